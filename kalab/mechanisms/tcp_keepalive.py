@@ -1,0 +1,168 @@
+"""TCP keepalive: when an idle connection probes its peer, and when it gives up.
+
+Three families of rules exist in the wild; each is written here once.
+
+**Linux** (``net/ipv4/tcp_timer.c:tcp_keepalive_timer``, timers.md §1).  One
+timer per socket.  When it fires:
+
+1. if data is in flight (``packets_out`` or a non-empty write queue) it
+   re-arms for a full ``keepidle`` from *now* -- keepalive is suspended and the
+   retransmission timer decides instead ("It is alive without keepalive 8)");
+2. ``elapsed`` = time since the last segment *received* (``rcv_tstamp`` /
+   ``lrcvtime``; sending does not reset it);
+3. if ``elapsed < keepidle`` it re-arms for the remainder;
+4. else it kills the connection (RST + ``ETIMEDOUT``) when
+   ``probes_out >= keepalive_probes`` -- or, if ``TCP_USER_TIMEOUT`` is set,
+   when ``elapsed >= user_timeout and probes_out > 0`` (the count is then
+   ignored) -- otherwise it sends probe ``probes_out + 1`` and re-arms for
+   ``keepintvl``.
+
+Defaults (``include/net/tcp.h``): 7200 s, 75 s, 9 probes, so an idle
+connection to a vanished peer dies after 7200 + 9 x 75 = 7875 s = 2 h 11 min 15 s.
+
+**BSD total-idle rule** (FreeBSD ``tcp_timer_keep``, XNU ``tcp_timers``
+``TCPT_KEEP``, timers.md §5): probes at ``keepidle + k*keepintvl``; drop when
+``idle >= keepidle + keepcnt*keepintvl``.  Default keepcnt is 8: 7800 s.
+
+**Solaris / illumos** (``tcp_timers.c:tcp_keepalive_timer``): drop when
+``idle > ka_interval + ka_abort_threshold`` (strictly greater); re-probe every
+``keepintvl`` if set, else an interval starting at the RTO and doubling, capped
+at ``tcp_rexmit_interval_max`` (60 s) and ``ka_interval - 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..units import ceil_ticks
+
+#: ``TCP_KEEPALIVE_TIME (120*60*HZ)`` -- two hours [s] (include/net/tcp.h).
+LINUX_KEEPALIVE_TIME_S = 7200.0
+#: ``TCP_KEEPALIVE_INTVL (75*HZ)`` [s] (include/net/tcp.h).
+LINUX_KEEPALIVE_INTVL_S = 75.0
+#: ``TCP_KEEPALIVE_PROBES 9`` (include/net/tcp.h).
+LINUX_KEEPALIVE_PROBES = 9
+#: ``MAX_TCP_KEEPIDLE 32767`` [s]: the largest ``TCP_KEEPIDLE`` setsockopt accepts.
+MAX_TCP_KEEPIDLE = 32767
+#: ``MAX_TCP_KEEPINTVL 32767`` [s].
+MAX_TCP_KEEPINTVL = 32767
+#: ``MAX_TCP_KEEPCNT 127``.
+MAX_TCP_KEEPCNT = 127
+
+#: Floating-point tolerance for "elapsed >= limit" comparisons [s]; far below a tick.
+EPS_S = 1e-9
+
+
+@dataclass(frozen=True)
+class KeepaliveAction:
+    """What the keepalive timer does when it fires.
+
+    ``kind`` is ``"rearm"`` (nothing due yet; fire again in ``delay_s``),
+    ``"probe"`` (send probe number ``probe_number``, fire again in ``delay_s``)
+    or ``"die"`` (send RST, report ``ETIMEDOUT``).
+    """
+
+    kind: str
+    delay_s: float = 0.0
+    probe_number: int = 0
+    relative: bool = True  # False: delay is a remainder to a fixed deadline
+
+
+def linux_keepalive_fire(*, elapsed_s: float, idle_s: float, intvl_s: float, probes: int,
+                         probes_out: int, user_timeout_s: float, data_in_flight: bool,
+                         hz: int) -> KeepaliveAction:
+    """The Linux ``tcp_keepalive_timer`` decision, verbatim in structure.
+
+    Parameters: ``elapsed_s`` [s] since the last received segment; ``idle_s``,
+    ``intvl_s`` [s] and ``probes`` the effective keepidle/keepintvl/keepcnt;
+    ``probes_out`` unanswered probes so far; ``user_timeout_s`` [s]
+    (``TCP_USER_TIMEOUT``/1000, 0 = off), compared in whole jiffies as the kernel
+    does (``msecs_to_jiffies`` rounds up).
+    """
+    if data_in_flight:
+        return KeepaliveAction("rearm", idle_s)
+    if elapsed_s + EPS_S >= idle_s:
+        if user_timeout_s > 0:
+            ut = ceil_ticks(user_timeout_s, hz) / hz
+            if elapsed_s + EPS_S >= ut and probes_out > 0:
+                return KeepaliveAction("die")
+        elif probes_out >= probes:
+            return KeepaliveAction("die")
+        return KeepaliveAction("probe", intvl_s, probes_out + 1)
+    return KeepaliveAction("rearm", idle_s - elapsed_s, relative=False)
+
+
+def bsd_keepalive_fire(*, elapsed_s: float, idle_s: float, intvl_s: float, count: int,
+                       probes_out: int, data_in_flight: bool) -> KeepaliveAction:
+    """The FreeBSD/XNU total-idle rule: drop once ``idle >= keepidle + keepcnt*keepintvl``.
+
+    (XNU and FreeBSD also probe while data is outstanding; kalab keeps the
+    Linux/RFC 9293 MUST-26 suspension for all systems -- noted in docs.)
+    """
+    if data_in_flight:
+        return KeepaliveAction("rearm", idle_s)
+    if elapsed_s + EPS_S >= idle_s + count * intvl_s:
+        return KeepaliveAction("die")
+    if elapsed_s + EPS_S >= idle_s:
+        return KeepaliveAction("probe", intvl_s, probes_out + 1)
+    return KeepaliveAction("rearm", idle_s - elapsed_s, relative=False)
+
+
+def solaris_keepalive_fire(*, elapsed_s: float, idle_s: float, abort_s: float,
+                           intvl_s: float | None, last_interval_s: float, rto_s: float,
+                           rto_max_s: float, probes_out: int,
+                           data_in_flight: bool) -> KeepaliveAction:
+    """The illumos rule: drop when ``idle > ka_interval + ka_abort_thres`` (strict).
+
+    ``abort_s == 0`` means probe forever.  Without ``TCP_KEEPINTVL`` the
+    re-probe interval starts at the RTO and doubles:
+    ``MIN(ka_intrvl - 1, last << 1)`` capped at ``tcp_rexmit_interval_max``.
+    """
+    if data_in_flight:
+        return KeepaliveAction("rearm", idle_s)
+    if abort_s > 0 and elapsed_s > idle_s + abort_s + EPS_S:
+        return KeepaliveAction("die")
+    if elapsed_s + EPS_S >= idle_s:
+        if intvl_s:
+            nxt = intvl_s
+        elif probes_out == 0:
+            nxt = rto_s
+        else:
+            nxt = min(idle_s - 1, last_interval_s * 2, rto_max_s)
+        return KeepaliveAction("probe", nxt, probes_out + 1)
+    return KeepaliveAction("rearm", idle_s - elapsed_s, relative=False)
+
+
+# --------------------------------------------------------------------------
+# Closed forms (numpy-broadcasting), checked against the event simulator.
+# --------------------------------------------------------------------------
+
+def linux_keepalive_death_s(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int = 250):
+    """Nominal death time [s] after the last received segment, Linux rule.
+
+    Without ``TCP_USER_TIMEOUT``: ``idle + probes * intvl``.
+    With ``UT > 0`` (count ignored, at least one probe):
+    ``idle + intvl * max(1, ceil((UT - idle) / intvl))``, UT rounded up to jiffies.
+
+    Worked defaults: ``7200 + 9 * 75 = 7875 s`` (2 h 11 min 15 s).
+    Source: timers.md §1 "Summary formulas"; ``tcp_keepalive_timer``.
+    Scalars or arrays broadcast (pvlib style).
+    """
+    idle = np.asarray(idle_s, dtype=float)
+    intvl = np.asarray(intvl_s, dtype=float)
+    n = np.asarray(probes, dtype=float)
+    ut = np.ceil(np.asarray(user_timeout_s, dtype=float) * hz - 1e-9) / hz
+    k_ut = np.maximum(1.0, np.ceil((ut - idle) / intvl - 1e-9))
+    out = np.where(ut > 0, idle + intvl * k_ut, idle + n * intvl)
+    return out if out.ndim else float(out)
+
+
+def bsd_keepalive_death_s(idle_s, intvl_s, count):
+    """Nominal death [s] after the last received segment, FreeBSD/XNU: ``idle + count * intvl``.
+
+    Defaults: 7200 + 8 x 75 = 7800 s (2 h 10 min).  timers.md §5.
+    """
+    out = np.asarray(idle_s, dtype=float) + np.asarray(count, dtype=float) * np.asarray(intvl_s, dtype=float)
+    return out if out.ndim else float(out)

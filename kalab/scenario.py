@@ -1,0 +1,521 @@
+"""The scenario contract (DESIGN.md) <-> settings, with errors that name the key.
+
+:func:`load` takes the JSON-shaped dict (or :func:`load_file` a path) and
+returns an immutable :class:`Scenario`.  Every key is checked: unknown keys are
+rejected with the closest valid name, values of the wrong type, NaN, infinite
+or outside the kernel's own range are rejected naming key, value and range.
+Nothing is half-applied: either a whole Scenario comes back or
+:class:`~kalab.errors.ScenarioError` is raised.  Every key and default is
+documented in ``docs/scenarios.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import native
+from .errors import ScenarioError, unknown_key
+from .mechanisms import middlebox as mb
+from .mechanisms import telnetd as telnetd_flags
+from .presets import os_defaults
+from .settings import (APP_KINDS, DEFAULT_HZ, DEFAULT_KERNEL, DEFAULT_OPENSSH, OS_NAMES, AppSettings,
+                       HostSettings, TcpSettings)
+from .units import parse_duration
+
+SIDES = ("client", "server")
+FAULT_KINDS = ("link_down", "host_crash", "host_reboot", "process_kill", "sleep")
+START_MODES = ("established", "connect")
+MIDDLEBOX_KINDS = ("nat", "firewall", "load_balancer")
+HZ_VALUES = (100, 250, 300, 1000)
+DEFAULT_UNTIL_S = 86400.0
+MAX_UNTIL_S = 1e8
+DEFAULT_RTT_MS = 1.0
+DEFAULT_TRAFFIC_BYTES = 64
+
+#: Documentation addresses (RFC 5737) used in messages and in the lab.
+ADDRESSES = {"client": "192.0.2.2", "server": "198.51.100.2"}
+CLIENT_PORT = 50000
+SERVER_PORTS = {"ssh": 22, "sshd": 22, "telnet": 23, "telnetd": 23, "plain": 5000}
+
+TOP_KEYS = ("name", "description", "client", "server", "path", "traffic", "faults", "until_s", "start")
+HOST_KEYS = ("os", "kernel", "hz", "monotime_phase_s", "sysctl", "socket", "app")
+APP_KEYS = ("kind", "version", "options", "flags")
+PATH_KEYS = ("rtt_ms", "middleboxes")
+MIDDLEBOX_KEYS = ("kind", "preset", "idle_timeout_s", "on_expiry", "unack_timeout_s")
+TRAFFIC_KEYS = ("at_s", "from", "bytes", "close", "reply_bytes", "every_s", "count")
+FAULT_KEYS = {"link_down": ("kind", "at_s", "for_s"),
+              "host_crash": ("kind", "at_s", "side"),
+              "host_reboot": ("kind", "at_s", "side", "down_s"),
+              "process_kill": ("kind", "at_s", "side"),
+              "sleep": ("kind", "at_s", "side", "for_s")}
+
+#: ssh_config / sshd_config keywords kalab models, with (internal field, kind, lo, hi).
+SSH_OPTIONS = {
+    "serveraliveinterval": ("ServerAliveInterval", "alive_interval_s", "time", 0, 2**31 - 1),
+    "serveralivecountmax": ("ServerAliveCountMax", "alive_count_max", "int", 0, 2**31 - 1),
+    "tcpkeepalive": ("TCPKeepAlive", "tcp_keepalive", "yesno", 0, 1),
+    "connecttimeout": ("ConnectTimeout", "connect_timeout_s", "time", 0, 2**31 - 1),
+}
+SSHD_OPTIONS = {
+    "clientaliveinterval": ("ClientAliveInterval", "alive_interval_s", "time", 0, 2**31 - 1),
+    "clientalivecountmax": ("ClientAliveCountMax", "alive_count_max", "int", 0, 2**31 - 1),
+    "tcpkeepalive": ("TCPKeepAlive", "tcp_keepalive", "yesno", 0, 1),
+}
+#: Keywords accepted and ignored (they do not change any timer).
+SSH_IGNORED = ("user", "port", "hostname", "identityfile", "stricthostkeychecking", "userknownhostsfile",
+               "batchmode", "loglevel", "requesttty", "compression", "controlmaster", "controlpath")
+SSHD_IGNORED = ("port", "permitrootlogin", "usepam", "passwordauthentication", "hostkey", "loglevel",
+                "pidfile", "logingracetime", "listenaddress", "authorizedkeysfile", "strictmodes")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Middlebox:
+    """A NAT/firewall/load balancer on the path, with its idle timer [s]."""
+
+    kind: str
+    preset: str | None
+    idle_timeout_s: float
+    on_expiry: str
+    unack_timeout_s: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PathSettings:
+    rtt_s: float = DEFAULT_RTT_MS / 1000
+    middleboxes: tuple[Middlebox, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Traffic:
+    """An application send: ``bytes`` from ``side`` at ``at_s`` (repeating ``every_s``, ``count`` times)."""
+
+    at_s: float
+    side: str
+    bytes: int = DEFAULT_TRAFFIC_BYTES
+    close: bool = False
+    reply_bytes: int = 0
+    every_s: float | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fault:
+    kind: str
+    at_s: float
+    for_s: float | None = None   # link_down (None = forever), sleep, host_reboot (down_s)
+    side: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """A loaded, validated scenario.  ``source`` is the input dict, normalised."""
+
+    name: str
+    client: HostSettings
+    server: HostSettings
+    path: PathSettings
+    traffic: tuple[Traffic, ...]
+    faults: tuple[Fault, ...]
+    until_s: float
+    start: str
+    warnings: tuple[str, ...]
+    source_json: str
+
+    def host(self, side: str) -> HostSettings:
+        return self.client if side == "client" else self.server
+
+    @property
+    def source(self) -> dict:
+        """The input as a fresh dict (safe to modify)."""
+        return json.loads(self.source_json)
+
+
+# ---------------------------------------------------------------- value checks
+
+def _check_keys(d: Any, path: str, allowed) -> Mapping:
+    if not isinstance(d, Mapping):
+        raise ScenarioError(path, f"must be an object, got {type(d).__name__} {d!r}")
+    for k in d:
+        if not isinstance(k, str) or k not in allowed:
+            raise unknown_key(path, str(k), allowed)
+    return d
+
+
+def _number(value: Any, key: str, lo: float, hi: float, *, integer: bool = False, unit: str = "",
+            source: str = "") -> float:
+    allowed = f"{_fmt(lo)}..{_fmt(hi)}{(' ' + unit) if unit else ''}" + (f" ({source})" if source else "")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScenarioError(key, f"must be {'a whole number' if integer else 'a number'}, got "
+                            f"{type(value).__name__} {value!r}", value=value, allowed=allowed)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ScenarioError(key, f"must be finite, got {value!r}", value=value, allowed=allowed)
+    if integer and not float(value).is_integer():
+        raise ScenarioError(key, f"must be a whole number, got {value!r}", value=value, allowed=allowed)
+    if not lo <= value <= hi:
+        raise ScenarioError(key, f"{value!r} is out of range", value=value, allowed=allowed)
+    return int(value) if integer else float(value)
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def _choice(value: Any, key: str, choices) -> str:
+    if not isinstance(value, str) or value not in choices:
+        from .errors import closest
+        guess = closest(str(value), choices) if isinstance(value, str) else None
+        raise ScenarioError(key, f"{value!r} is not valid", value=value, allowed=", ".join(choices),
+                            hint=f"did you mean {guess!r}?" if guess else None)
+    return value
+
+
+def _bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ScenarioError(key, f"must be true/false or 0/1, got {value!r}", value=value, allowed="0 or 1")
+
+
+def _version(value: Any, key: str, lo: tuple[int, int], hi: tuple[int, int]) -> tuple[int, int]:
+    text = str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    parts = text.split(".") if text else []
+    if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
+        raise ScenarioError(key, f"must be a version like '{lo[0]}.{lo[1]}', got {value!r}", value=value)
+    v = (int(parts[0]), int(parts[1]))
+    if not lo <= v <= hi:
+        raise ScenarioError(key, f"{value!r} is out of range", value=value,
+                            allowed=f"{lo[0]}.{lo[1]}..{hi[0]}.{hi[1]}")
+    return v
+
+
+# ---------------------------------------------------------------- hosts
+
+def _native_values(d: Any, path: str, table: dict, os_name: str, kernel: tuple[int, int]) -> dict:
+    if d is None:
+        return {}
+    _check_keys(d, path, table)
+    out = {}
+    for name, value in d.items():
+        spec: native.NativeKey = table[name]
+        key = f"{path}.{name}"
+        if spec.since and os_name == "linux" and kernel < spec.since:
+            raise ScenarioError(key, f"does not exist on Linux {kernel[0]}.{kernel[1]}",
+                                allowed=f"kernel >= {spec.since[0]}.{spec.since[1]}")
+        if spec.unit == "bool":
+            out[spec.field] = _bool(value, key)
+        elif spec.unit == "ports":
+            out[spec.field] = _port_range(value, key)
+        else:
+            v = _number(value, key, spec.lo, spec.hi, integer=spec.unit in ("count", "ms", "us", "s")
+                        and isinstance(value, int), unit="" if spec.unit == "count" else spec.unit,
+                        source=spec.source)
+            if spec.unit == "count" and not float(v).is_integer():
+                raise ScenarioError(key, f"must be a whole number, got {value!r}", value=value,
+                                    allowed=spec.describe_range())
+            out[spec.field] = spec.to_internal(v)
+    return out
+
+
+def _port_range(value: Any, key: str) -> tuple[int, int]:
+    parts = value.split() if isinstance(value, str) else value
+    if not isinstance(parts, (list, tuple)) or len(parts) != 2:
+        raise ScenarioError(key, f"must be two port numbers like '32768 60999', got {value!r}", value=value)
+    try:
+        lo, hi = (int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ScenarioError(key, f"must be two port numbers, got {value!r}", value=value) from None
+    if not 1 <= lo <= hi <= 65535:
+        raise ScenarioError(key, f"{value!r} is not a valid range", value=value, allowed="1 <= low <= high <= 65535")
+    return (lo, hi)
+
+
+def _app(d: Any, path: str, os_name: str) -> AppSettings:
+    if d is None:
+        return AppSettings()
+    _check_keys(d, path, APP_KEYS)
+    kind = _choice(d.get("kind", "plain"), f"{path}.kind", APP_KINDS)
+    version = (9, 6)
+    if "version" in d:
+        if kind not in ("ssh", "sshd"):
+            raise ScenarioError(f"{path}.version", f"only ssh and sshd have a modelled version, not {kind!r}")
+        version = _version(d["version"], f"{path}.version", (5, 0), (10, 99))
+    fields: dict[str, Any] = {}
+    given = []
+    options = d.get("options")
+    if options is not None:
+        if kind not in ("ssh", "sshd"):
+            raise ScenarioError(f"{path}.options", f"only ssh and sshd take options; {kind!r} takes 'flags'")
+        table = SSH_OPTIONS if kind == "ssh" else SSHD_OPTIONS
+        ignored = SSH_IGNORED if kind == "ssh" else SSHD_IGNORED
+        if not isinstance(options, Mapping):
+            raise ScenarioError(f"{path}.options", f"must be an object, got {options!r}")
+        for name, value in options.items():
+            key = f"{path}.options.{name}"
+            low = str(name).lower()  # ssh keywords are case-insensitive
+            if low in ignored:
+                given.append((str(name), str(value)))
+                continue
+            if low not in table:
+                raise unknown_key(f"{path}.options", str(name), [v[0] for v in table.values()])
+            canon, field, typ, lo, hi = table[low]
+            if typ == "yesno":
+                if isinstance(value, bool):
+                    fields[field] = value
+                elif isinstance(value, str) and value.lower() in ("yes", "no"):
+                    fields[field] = value.lower() == "yes"
+                else:
+                    raise ScenarioError(key, f"must be 'yes' or 'no', got {value!r}", value=value, allowed="yes, no")
+            elif typ == "time":
+                if isinstance(value, str):
+                    try:
+                        value = parse_duration(value)
+                    except ValueError as e:
+                        raise ScenarioError(key, str(e), value=value) from None
+                v = _number(value, key, lo, hi, unit="s")
+                if not float(v).is_integer():
+                    raise ScenarioError(key, f"must be whole seconds, got {value!r}", value=value)
+                fields[field] = int(v)
+            else:
+                fields[field] = _number(value, key, lo, hi, integer=True)
+            given.append((canon, str(value)))
+    flags = d.get("flags")
+    if flags is not None:
+        if kind not in ("telnetd", "telnet"):
+            raise ScenarioError(f"{path}.flags", f"only telnetd takes flags; {kind!r} takes 'options'")
+        if not isinstance(flags, list) or not all(isinstance(f, (str, int)) for f in flags):
+            raise ScenarioError(f"{path}.flags", f"must be a list of strings, got {flags!r}")
+        flags = [str(f) for f in flags]
+        if kind == "telnetd":
+            try:
+                tk = telnetd_flags.parse_flags(flags, sco=os_name == "sco-openserver")
+            except ValueError as e:
+                raise ScenarioError(f"{path}.flags", str(e), value=flags) from None
+            fields.update(tcp_keepalive=tk.enabled, keepalive_idle_s=tk.idle_s,
+                          keepalive_intvl_s=tk.interval_s, keepalive_count=tk.count)
+        fields["flags"] = tuple(flags)
+    if kind in ("ssh", "sshd"):
+        fields.setdefault("tcp_keepalive", True)
+    if kind == "telnetd":
+        fields.setdefault("tcp_keepalive", True)
+    return AppSettings(kind=kind, version=version, options=tuple(given), **fields)
+
+
+def _host(d: Any, role: str, warnings: list[str]) -> HostSettings:
+    path = role
+    _check_keys(d, path, HOST_KEYS)
+    os_name = _choice(d.get("os", "linux"), f"{path}.os", OS_NAMES)
+    kernel = (6, 18)
+    if "kernel" in d:
+        if os_name != "linux":
+            raise ScenarioError(f"{path}.kernel", f"is a Linux setting; os is {os_name!r}")
+        kernel = _version(d["kernel"], f"{path}.kernel", (2, 6), (7, 99))
+    hz = DEFAULT_HZ
+    if "hz" in d:
+        hz = d["hz"]
+        if isinstance(hz, bool) or hz not in HZ_VALUES:
+            raise ScenarioError(f"{path}.hz", f"{hz!r} is not a kernel HZ", value=hz,
+                                allowed=", ".join(map(str, HZ_VALUES)))
+    phase = 0.0
+    if "monotime_phase_s" in d:
+        phase = _number(d["monotime_phase_s"], f"{path}.monotime_phase_s", 0, 0.999999, unit="s")
+    tables = native.TABLES[os_name]
+    sysctl = _native_values(d.get("sysctl"), f"{path}.sysctl", tables["sysctl"], os_name, kernel)
+    sock = _native_values(d.get("socket"), f"{path}.socket", tables["socket"], os_name, kernel)
+    app = _app(d.get("app"), f"{path}.app", os_name)
+    if role == "client" and app.kind in ("sshd", "telnetd"):
+        raise ScenarioError(f"{path}.app.kind", f"{app.kind!r} is a server program; the client runs ssh, telnet or plain")
+    if role == "server" and app.kind in ("ssh", "telnet"):
+        raise ScenarioError(f"{path}.app.kind", f"{app.kind!r} is a client program; the server runs sshd, telnetd or plain")
+
+    tcp = _effective_tcp(os_defaults(os_name, kernel), sysctl, sock, app, path, warnings)
+    port = CLIENT_PORT if role == "client" else SERVER_PORTS[app.kind]
+    return HostSettings(role=role, os=os_name, kernel=kernel, hz=hz, monotime_phase_s=phase,
+                        address=ADDRESSES[role], port=port, tcp=tcp, app=app)
+
+
+def _effective_tcp(base: TcpSettings, sysctl: dict, sock: dict, app: AppSettings, path: str,
+                   warnings: list[str]) -> TcpSettings:
+    """Defaults <- sysctls <- socket options <- what the application itself sets."""
+    values = dict(sysctl)
+    always = values.pop("keepalive_enabled", base.keepalive_enabled)  # BSD always_keepalive
+    msl = values.pop("msl_s", None)
+    if msl is not None:
+        values["time_wait_s"] = 2 * msl
+    so_keepalive = sock.pop("keepalive_enabled", None)
+    values.update(sock)
+    if app.tcp_keepalive is not None:
+        name = {"ssh": "TCPKeepAlive", "sshd": "TCPKeepAlive", "telnetd": "-n"}[app.kind]
+        if so_keepalive is not None and so_keepalive != app.tcp_keepalive:
+            warnings.append(f"{path}.socket.SO_KEEPALIVE={int(so_keepalive)} is overridden: {app.kind} sets "
+                            f"SO_KEEPALIVE itself from {name} ({'on' if app.tcp_keepalive else 'off'})")
+        so_keepalive = app.tcp_keepalive
+    for field, v in (("keepalive_idle_s", app.keepalive_idle_s), ("keepalive_intvl_s", app.keepalive_intvl_s),
+                     ("keepalive_count", app.keepalive_count)):
+        if v is not None:
+            values[field] = v
+    if base.keepalive_rule == "solaris":
+        if "keepalive_intvl_s" in values:
+            values["keepalive_intvl_set"] = True
+        if "keepalive_count" in values or "keepalive_intvl_s" in values:
+            cnt = values.get("keepalive_count", base.keepalive_count)
+            intvl = values.get("keepalive_intvl_s", base.keepalive_intvl_s)
+            values["keepalive_abort_s"] = cnt * intvl
+    values["keepalive_enabled"] = bool(always or so_keepalive)
+    return replace(base, **values)
+
+
+# ---------------------------------------------------------------- path, traffic, faults
+
+def _path(d: Any) -> PathSettings:
+    if d is None:
+        return PathSettings()
+    _check_keys(d, "path", PATH_KEYS)
+    rtt_ms = _number(d.get("rtt_ms", DEFAULT_RTT_MS), "path.rtt_ms", 0.001, 60000, unit="ms")
+    boxes = d.get("middleboxes", [])
+    if not isinstance(boxes, list):
+        raise ScenarioError("path.middleboxes", f"must be a list, got {boxes!r}")
+    return PathSettings(rtt_s=rtt_ms / 1000, middleboxes=tuple(_middlebox(b, f"path.middleboxes.{i}")
+                                                              for i, b in enumerate(boxes)))
+
+
+def _middlebox(d: Any, path: str) -> Middlebox:
+    _check_keys(d, path, MIDDLEBOX_KEYS)
+    kind = _choice(d.get("kind", "nat"), f"{path}.kind", MIDDLEBOX_KINDS)
+    preset = None
+    idle = on_exp = unack = None
+    if "preset" in d:
+        preset = _choice(d["preset"], f"{path}.preset", tuple(mb.PRESETS))
+        p = mb.PRESETS[preset]
+        idle, on_exp, unack = p.idle_timeout_s, p.on_expiry, p.unack_timeout_s
+    if "idle_timeout_s" in d:
+        idle = _number(d["idle_timeout_s"], f"{path}.idle_timeout_s", 1, 1e8, unit="s")
+    if idle is None:
+        raise ScenarioError(f"{path}.idle_timeout_s", "is required when no preset is given",
+                            allowed="1..1e8 s, or a preset: " + ", ".join(mb.PRESETS))
+    if "on_expiry" in d:
+        on_exp = _choice(d["on_expiry"], f"{path}.on_expiry", mb.ON_EXPIRY)
+    if "unack_timeout_s" in d:
+        unack = None if d["unack_timeout_s"] is None else _number(d["unack_timeout_s"], f"{path}.unack_timeout_s",
+                                                                 1, 1e8, unit="s")
+    return Middlebox(kind=kind, preset=preset, idle_timeout_s=idle, on_expiry=on_exp or "drop",
+                     unack_timeout_s=unack)
+
+
+def _traffic(d: Any, path: str, until_s: float) -> Traffic:
+    _check_keys(d, path, TRAFFIC_KEYS)
+    if "at_s" not in d:
+        raise ScenarioError(f"{path}.at_s", "is required", allowed=f"0..{_fmt(until_s)} s")
+    at = _number(d["at_s"], f"{path}.at_s", 0, until_s, unit="s")
+    side = _choice(d.get("from", "client"), f"{path}.from", SIDES)
+    close = _bool(d.get("close", False), f"{path}.close")
+    nbytes = _number(d.get("bytes", 0 if close else DEFAULT_TRAFFIC_BYTES), f"{path}.bytes", 0 if close else 1,
+                     1e9, integer=True)
+    reply = _number(d.get("reply_bytes", 0), f"{path}.reply_bytes", 0, 1e9, integer=True)
+    every = count = None
+    if "every_s" in d:
+        every = _number(d["every_s"], f"{path}.every_s", 0.001, until_s, unit="s")
+        if close:
+            raise ScenarioError(f"{path}.every_s", "a closing entry cannot repeat")
+    if "count" in d:
+        if every is None:
+            raise ScenarioError(f"{path}.count", "only makes sense with every_s")
+        count = _number(d["count"], f"{path}.count", 1, 1e6, integer=True)
+    return Traffic(at_s=at, side=side, bytes=nbytes, close=close, reply_bytes=reply, every_s=every, count=count)
+
+
+def _fault(d: Any, path: str, until_s: float) -> Fault:
+    if not isinstance(d, Mapping):
+        raise ScenarioError(path, f"must be an object, got {d!r}")
+    kind = _choice(d.get("kind"), f"{path}.kind", FAULT_KINDS)
+    _check_keys(d, path, FAULT_KEYS[kind])
+    if "at_s" not in d:
+        raise ScenarioError(f"{path}.at_s", "is required", allowed=f"0..{_fmt(until_s)} s")
+    at = _number(d["at_s"], f"{path}.at_s", 0, until_s, unit="s")
+    side = None
+    if kind != "link_down":
+        if "side" not in d:
+            raise ScenarioError(f"{path}.side", f"is required for {kind}", allowed="client, server")
+        side = _choice(d["side"], f"{path}.side", SIDES)
+    dur = None
+    if kind == "link_down" and d.get("for_s") is not None:
+        dur = _number(d["for_s"], f"{path}.for_s", 0.001, 1e8, unit="s")
+    if kind == "sleep":
+        if d.get("for_s") is None:
+            raise ScenarioError(f"{path}.for_s", "is required for sleep (a sleep that never ends is a host_crash)",
+                                allowed="0.001..1e8 s")
+        dur = _number(d["for_s"], f"{path}.for_s", 0.001, 1e8, unit="s")
+    if kind == "host_reboot":
+        if "down_s" not in d:
+            raise ScenarioError(f"{path}.down_s", "is required for host_reboot", allowed="0.001..1e8 s")
+        dur = _number(d["down_s"], f"{path}.down_s", 0.001, 1e8, unit="s")
+    return Fault(kind=kind, at_s=at, for_s=dur, side=side)
+
+
+# ---------------------------------------------------------------- entry points
+
+def load(data: Mapping | Scenario) -> Scenario:
+    """Validate a scenario dict (the JSON contract) into a :class:`Scenario`."""
+    if isinstance(data, Scenario):
+        return data
+    _check_keys(data, "", TOP_KEYS)
+    src = copy.deepcopy(dict(data))
+    for side in SIDES:
+        if side not in data:
+            raise ScenarioError(side, "is required (the settings of that host; {} means Linux defaults)")
+    warnings: list[str] = []
+    name = data.get("name", "")
+    if not isinstance(name, str):
+        raise ScenarioError("name", f"must be a string, got {name!r}")
+    if "description" in data and not isinstance(data["description"], str):
+        raise ScenarioError("description", f"must be a string, got {data['description']!r}")
+    until = _number(data.get("until_s", DEFAULT_UNTIL_S), "until_s", 0.001, MAX_UNTIL_S, unit="s")
+    start = _choice(data.get("start", "established"), "start", START_MODES)
+    client = _host(data["client"], "client", warnings)
+    server = _host(data["server"], "server", warnings)
+    path = _path(data.get("path"))
+    traffic = data.get("traffic", [])
+    if not isinstance(traffic, list):
+        raise ScenarioError("traffic", f"must be a list, got {traffic!r}")
+    faults = data.get("faults", [])
+    if not isinstance(faults, list):
+        raise ScenarioError("faults", f"must be a list, got {faults!r}")
+    tr = tuple(_traffic(t, f"traffic.{i}", until) for i, t in enumerate(traffic))
+    fl = tuple(_fault(f, f"faults.{i}", until) for i, f in enumerate(faults))
+    try:
+        source_json = json.dumps(src, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as e:  # pragma: no cover - values were checked above
+        raise ScenarioError("", f"not JSON-serialisable: {e}") from None
+    return Scenario(name=name, client=client, server=server, path=path, traffic=tr, faults=fl, until_s=until,
+                    start=start, warnings=tuple(warnings), source_json=source_json)
+
+
+def loads(text: str) -> Scenario:
+    """Parse JSON text; malformed JSON is reported with line and column."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ScenarioError("", f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError("", f"a scenario is a JSON object, got {type(data).__name__}")
+    return load(data)
+
+
+def load_file(path: str | Path) -> Scenario:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ScenarioError("", f"cannot read {p}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError("", f"{p} is not UTF-8 text") from None
+    return loads(text)
+
+
+__all__ = ["Scenario", "Traffic", "Fault", "Middlebox", "PathSettings", "load", "loads", "load_file",
+           "DEFAULT_KERNEL", "DEFAULT_OPENSSH"]

@@ -1,0 +1,85 @@
+"""How late the Linux timer wheel may fire a kernel timer.
+
+The kernel keeps ``timer_list`` timers (all TCP timers: keepalive,
+retransmission, TIME_WAIT) in a hierarchical wheel, ``kernel/time/timer.c``:
+
+* ``LVL_BITS = 6`` (64 buckets per level), ``LVL_CLK_SHIFT = 3`` (each level is
+  8x coarser), ``LVL_DEPTH = 9`` when ``HZ > 100`` else 8;
+* a timer due ``delta`` ticks from now goes to the first level ``n`` with
+  ``delta < LVL_START(n + 1)``, ``LVL_START(n) = 63 << 3*(n - 1)``
+  (``calc_wheel_index``);
+* its expiry is rounded *up* to that level's granularity ``8**n`` ticks
+  (``calc_index``: "The timer wheel has to guarantee that a timer does not
+  fire early ... Round up with level granularity to prevent this.").
+
+So a timer never fires early, and fires late by at most one granularity of
+its level.  With HZ=250 (4 ms ticks): a 75 s keepalive interval lands at level 3
+(2.048 s granularity), the 7200 s keepalive idle time at level 5 (131.072 s).
+Lateness adds up along a chain of timers each armed from the previous one's
+firing (keepalive probes, RTO backoff), which is why kalab reports both the
+nominal time ``at_s`` and ``latest_s``.
+
+userspace timeouts (ssh's ``ppoll``) run on hrtimers and are not subject to
+this; OpenSSH's whole-second clock is modelled separately
+(:mod:`kalab.mechanisms.ssh_alive`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .units import ceil_ticks
+
+LVL_CLK_SHIFT = 3
+LVL_BITS = 6
+LVL_SIZE = 1 << LVL_BITS
+
+
+def lvl_depth(hz: int) -> int:
+    """Number of wheel levels: 9 if HZ > 100 else 8 (``kernel/time/timer.c``)."""
+    return 9 if hz > 100 else 8
+
+
+def lvl_start(n: int) -> int:
+    """First delta [ticks] that lands on level ``n`` (``LVL_START``)."""
+    return (LVL_SIZE - 1) << ((n - 1) * LVL_CLK_SHIFT)
+
+
+def wheel_level(delta_ticks: int, hz: int) -> int:
+    """The wheel level a timer ``delta_ticks`` ahead is queued on."""
+    depth = lvl_depth(hz)
+    for n in range(1, depth):
+        if delta_ticks < lvl_start(n):
+            return n - 1
+    return depth - 1
+
+
+def granularity_ticks(delta_ticks: int, hz: int) -> int:
+    """Granularity [ticks] of the level a ``delta_ticks`` timer is queued on."""
+    return 1 << (wheel_level(delta_ticks, hz) * LVL_CLK_SHIFT)
+
+
+def timer_slack_s(delay_s: float, hz: int) -> float:
+    """Latest extra delay [s] of a kernel timer armed ``delay_s`` ahead.
+
+    ``delay_s`` is first rounded up to whole ticks (``msecs_to_jiffies``); the
+    result is one granularity of the level that delay lands on.
+
+    >>> timer_slack_s(75, 250)    # level 3: 512 ticks of 4 ms
+    2.048
+    >>> timer_slack_s(7200, 250)  # level 5
+    131.072
+    """
+    ticks = ceil_ticks(delay_s, hz)
+    return granularity_ticks(ticks, hz) / hz
+
+
+def timer_slack_s_array(delay_s, hz: int) -> np.ndarray:
+    """Vectorised :func:`timer_slack_s` over an array of delays [s]."""
+    d = np.asarray(delay_s, dtype=float)
+    ticks = np.maximum(0, np.ceil(d * hz - 1e-9)).astype(np.int64)
+    depth = lvl_depth(hz)
+    level = np.full(ticks.shape, depth - 1, dtype=np.int64)
+    for n in range(depth - 1, 0, -1):
+        level = np.where(ticks < lvl_start(n), n - 1, level)
+    return (np.left_shift(1, level * LVL_CLK_SHIFT)).astype(float) / hz

@@ -1,0 +1,115 @@
+"""Durations: parsing, formatting, and native-unit conversion at the edge.
+
+Inside kalab every time is a float number of seconds (``_s`` suffix).  Users
+meet timers in many units -- Linux sysctls in seconds, ``TCP_USER_TIMEOUT`` in
+milliseconds, macOS ``net.inet.tcp.keepidle`` in milliseconds, AIX in
+half-seconds -- so conversion happens once, when a scenario is loaded
+(:mod:`kalab.native`), using the factors defined here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+#: Seconds per native unit, by unit name as written in the settings tables.
+UNIT_SECONDS: dict[str, float] = {
+    "s": 1.0,
+    "ms": 1e-3,
+    "us": 1e-6,
+    "min": 60.0,
+    "half-s": 0.5,
+}
+
+_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|us|s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)?", re.I)
+_FACTOR = {
+    "ms": 1e-3, "us": 1e-6,
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+    "w": 604800.0, "week": 604800.0, "weeks": 604800.0,
+}
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Parse a duration into seconds [s].
+
+    Accepts plain numbers (seconds), OpenSSH's time format (``"5m"``,
+    ``"1h30m"``, sshd_config(5) TIME FORMATS) and spaced forms
+    (``"2 h 11 min 15 s"``).  Raises ``ValueError`` naming the text otherwise.
+
+    >>> parse_duration("2 h 11 min 15 s")
+    7875.0
+    >>> parse_duration("1h30m")
+    5400.0
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"not a duration: {text!r}")
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        s = text.strip()
+        if not s:
+            raise ValueError("empty duration")
+        pos, total, parts = 0, 0.0, 0
+        while pos < len(s):
+            m = _PART.match(s, pos)
+            if not m or m.end() == pos:
+                raise ValueError(f"not a duration: {text!r} (e.g. '90', '1h30m', '2 h 11 min 15 s')")
+            total += float(m.group(1)) * _FACTOR[(m.group(2) or "s").lower()]
+            pos, parts = m.end(), parts + 1
+            while pos < len(s) and s[pos] in " ,":
+                pos += 1
+        value = total
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"duration must be finite and >= 0, got {text!r}")
+    return value
+
+
+def format_duration(seconds: float | None) -> str:
+    """Format seconds in words the article uses: ``7875 -> "2 h 11 min 15 s"``.
+
+    Sub-second values keep milliseconds (``0.204 -> "204 ms"``, ``61.5 ->
+    "1 min 1.5 s"``); ``None`` (no death) formats as ``"never"``.
+    """
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "never"
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
+    if seconds < 1:
+        ms = round(seconds * 1000, 1)
+        return f"{ms:g} ms"
+    whole = int(seconds)
+    frac = round(seconds - whole, 3)
+    if frac >= 1:
+        whole, frac = whole + 1, 0.0
+    d, rem = divmod(whole, 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    out = []
+    if d:
+        out.append(f"{d} d")
+    if h:
+        out.append(f"{h} h")
+    if m:
+        out.append(f"{m} min")
+    sec = s + frac
+    if sec or not out:
+        out.append(f"{sec:g} s")
+    return " ".join(out)
+
+
+def ceil_ticks(seconds: float, hz: int) -> int:
+    """Whole kernel ticks (jiffies) for a delay, rounded up as
+    ``msecs_to_jiffies``/``usecs_to_jiffies`` do (``include/linux/jiffies.h``).
+
+    A tiny tolerance keeps binary floating point from turning an exact
+    ``0.2 s * 250 Hz = 50`` into 51.
+    """
+    return max(0, math.ceil(seconds * hz - 1e-9))
+
+
+def to_ticks_s(seconds: float, hz: int) -> float:
+    """A delay rounded up to whole jiffies, back in seconds [s]."""
+    return ceil_ticks(seconds, hz) / hz
