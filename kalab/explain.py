@@ -1,0 +1,79 @@
+"""Plain words for a result: one verdict line, a per-side summary, a text timeline.
+
+Shared by the CLI and the notebooks' widgets so the wording lives in one place.
+"""
+
+from __future__ import annotations
+
+from .result import BY, Result, SideResult
+from .scenario import Scenario
+from .units import format_duration
+
+
+def describe_host(sc: Scenario, side: str) -> str:
+    h = sc.host(side)
+    app = h.app.kind if h.app.kind not in ("ssh", "sshd") else f"{h.app.kind} {h.app.version[0]}.{h.app.version[1]}"
+    osname = f"Linux {h.kernel[0]}.{h.kernel[1]}" if h.os == "linux" else h.os
+    return f"{app} on {osname}"
+
+
+def side_line(sc: Scenario, side: str, r: SideResult) -> str:
+    who = f"{side} ({describe_host(sc, side)})"
+    if r.fate == "alive":
+        return f"{who}: still alive at {format_duration(sc.until_s)}"
+    if r.fate == "none":
+        return f"{who}: never had the session (the connection was not set up)"
+    if r.fate == "half_open":
+        return (f"{who}: half-open -- still believes in a session the other side has lost "
+                f"(at {format_duration(sc.until_s)})")
+    window = ""
+    if r.latest_s is not None and r.latest_s - r.at_s > 1e-6:
+        window = f" (the real kernel may act as late as {format_duration(r.latest_s)})"
+    sees = f'; sees "{r.sees}"' if r.sees else ""
+    code = f", exit {r.exit_code}" if r.exit_code is not None else ""
+    return f"{who}: dies at {format_duration(r.at_s)}{window} by {r.by} -- {BY.get(r.by, '')}{sees}{code}"
+
+
+def verdict(sc: Scenario, r: Result) -> str:
+    """One line in plain words: who dies first, when, why; what the other side believes."""
+    parts = []
+    fault = min(sc.faults, key=lambda f: f.at_s) if sc.faults else None
+    for side in sorted(("client", "server"), key=lambda s: (r.side(s).at_s is None, r.side(s).at_s or 0)):
+        res = r.side(side)
+        if res.fate == "died":
+            when = format_duration(res.at_s)
+            if fault is not None and res.at_s >= fault.at_s and res.by not in ("host.crash", "host.reboot"):
+                when += f" ({format_duration(res.at_s - fault.at_s)} after the {fault.kind.replace('_', ' ')})"
+            what = f": {res.sees}" if res.sees else ""
+            parts.append(f"the {side} dies at {when} by {res.by}{what}")
+        elif res.fate == "none":
+            parts.append(f"the {side} never sees the connection")
+        elif res.fate == "half_open":
+            parts.append(f"the {side} holds a half-open session until the end ({format_duration(sc.until_s)})")
+        else:
+            parts.append(f"the {side} is still alive at {format_duration(sc.until_s)}")
+    return "; ".join(parts)
+
+
+def timeline(r: Result, limit: int | None = 200) -> list[str]:
+    lines = []
+    events = r.events if limit is None else r.events[:limit]
+    for e in events:
+        late = f"  (<= {e.latest_s:.3f})" if e.latest_s is not None and e.latest_s - e.t_s > 1e-6 else ""
+        lines.append(f"{e.t_s:12.3f} s  {e.side:<6} {e.layer:<7} {e.kind:<22} {e.detail}{late}")
+    if limit is not None and len(r.events) > limit:
+        lines.append(f"... {len(r.events) - limit} more events (use --all)")
+    return lines
+
+
+def report(sc: Scenario, r: Result, limit: int | None = 200) -> str:
+    out = []
+    if sc.name:
+        out.append(f"Scenario: {sc.name}")
+    out.append("Verdict: " + verdict(sc, r))
+    out += [side_line(sc, s, r.side(s)) for s in ("client", "server")]
+    out += [f"warning: {w}" for w in r.warnings]
+    out.append("")
+    out.append("Timeline:")
+    out += timeline(r, limit)
+    return "\n".join(out)

@@ -1,0 +1,95 @@
+"""The result contract (DESIGN.md): fate per side, the mechanism, what the app saw, events.
+
+``by`` comes from one fixed vocabulary, :data:`BY`.  DESIGN.md's list is kept
+as is and extended with the host-level causes a fault can have and ssh's own
+connect timeout.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+#: The fixed vocabulary of causes of death (DESIGN.md, extended).
+BY = {
+    "tcp.keepalive": "the kernel's keepalive probes went unanswered",
+    "tcp.retransmission": "unacknowledged data was retransmitted until the kernel gave up (tcp_retries2)",
+    "tcp.user_timeout": "TCP_USER_TIMEOUT expired while data or keepalive probes went unanswered",
+    "tcp.reset_received": "the peer (or a host without the connection) answered with RST",
+    "tcp.fin_received": "the peer closed the connection (FIN)",
+    "tcp.syn_timeout": "connect() gave up: no answer to the SYN (tcp_syn_retries)",
+    "ssh.server_alive": "ssh's ServerAlive messages went unanswered",
+    "ssh.connect_timeout": "ssh's ConnectTimeout expired before the connection was set up",
+    "sshd.client_alive": "sshd's ClientAlive messages went unanswered",
+    "telnetd.keepalive": "telnetd's keepalive probes went unanswered",
+    "middlebox.reset": "a NAT/firewall on the path answered with RST after its mapping expired",
+    "app.exit": "the application closed the connection or was killed",
+    "host.crash": "the host crashed and lost all state",
+    "host.reboot": "the host rebooted and lost all state",
+}
+
+#: DESIGN.md's fates plus ``none``: this side never had the session (a connect() that never reached it).
+FATES = ("alive", "died", "half_open", "none")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened, at ``t_s`` (nominal) and no later than ``latest_s``."""
+
+    t_s: float
+    side: str           # "client", "server" or "path"
+    layer: str          # "tcp", "ssh", "sshd", "telnetd", "app", "path", "host"
+    kind: str
+    detail: str = ""
+    latest_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t_s": _r(self.t_s), "side": self.side, "layer": self.layer, "kind": self.kind,
+                "detail": self.detail, "latest_s": _r(self.latest_s if self.latest_s is not None else self.t_s)}
+
+
+@dataclass(frozen=True)
+class SideResult:
+    fate: str
+    at_s: float | None = None
+    latest_s: float | None = None
+    by: str | None = None
+    sees: str | None = None
+    exit_code: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fate": self.fate, "at_s": _r(self.at_s), "latest_s": _r(self.latest_s), "by": self.by,
+                "sees": self.sees, "exit_code": self.exit_code}
+
+
+@dataclass(frozen=True)
+class Result:
+    """Immutable simulation result; :meth:`to_dict` is exactly the JSON contract."""
+
+    client: SideResult
+    server: SideResult
+    events: tuple[Event, ...]
+    until_s: float
+    name: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def side(self, name: str) -> SideResult:
+        return self.client if name == "client" else self.server
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "client": self.client.to_dict(), "server": self.server.to_dict(),
+                "events": [e.to_dict() for e in self.events], "until_s": _r(self.until_s),
+                "warnings": list(self.warnings)}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def first_death(self) -> tuple[str, SideResult] | None:
+        deaths = [(s, self.side(s)) for s in ("client", "server") if self.side(s).fate == "died"]
+        return min(deaths, key=lambda x: x[1].at_s) if deaths else None
+
+
+def _r(x: float | None) -> float | None:
+    """Round to the microsecond so float noise never reaches the JSON (determinism)."""
+    return None if x is None else round(float(x), 6)

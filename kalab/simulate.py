@@ -1,0 +1,370 @@
+"""Run a scenario through the event engine and return an immutable :class:`~kalab.result.Result`.
+
+The world has two hosts (each: a kernel clock, one TCP endpoint, one program)
+and a path between them (one-way delay ``rtt/2``, link faults, middleboxes).
+
+Path rules (documented in docs/scenarios.md):
+
+* a ``link_down`` cut sits at the edge of the path: a segment sent while the
+  link is down is lost before it reaches any middlebox, in both directions;
+* middleboxes see a segment when it is sent, in order from client to server
+  (reversed for the other direction); an expired mapping drops or answers with
+  RST (:mod:`kalab.mechanisms.middlebox`); the RST reaches the sender ``rtt/2``
+  later;
+* a host that is down (crashed, rebooting, asleep) neither sends nor receives;
+  a host that is up but has no socket for the connection answers every segment
+  except an RST with an RST.
+
+Sleep: the sleeping host's clocks stop.  Its pending kernel and program timers
+are shifted by the sleep (CLOCK_MONOTONIC does not advance in suspend), and its
+kernel measures elapsed time on that clock (timers.md §11); OpenSSH compares
+``CLOCK_BOOTTIME``, which does advance, but waits with ``ppoll`` on the
+monotonic clock, so after waking its pending check runs once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from . import engine as eng
+from .apps import APPS, App
+from .engine import Engine
+from .mechanisms import middlebox as mbx
+from .result import Event, Result, SideResult
+from .scenario import Fault, Scenario, load
+from .settings import HostSettings
+from .slack import timer_slack_s
+from .stack import Endpoint, Segment, listening_accept
+
+
+class HostRuntime:
+    """A host during the run: up/down/asleep, its monotonic clock, endpoint and program."""
+
+    def __init__(self, side: str, settings: HostSettings) -> None:
+        self.side = side
+        self.settings = settings
+        self.up = True
+        self.asleep = False
+        self.slept_s = 0.0
+        self.sleep_started: float | None = None
+        self.endpoint: Endpoint | None = None
+        self.app: App | None = None
+        self.listening = side == "server"
+        self.had_session = False            # reached ESTABLISHED at some point
+        self.app_timers = _Owner(self)      # program timers, cancelled when the program ends
+
+    def mono(self, t: float) -> float:
+        """This host's CLOCK_MONOTONIC at scenario time ``t`` (stopped while asleep) [s]."""
+        if self.sleep_started is not None:
+            return self.sleep_started - self.slept_s
+        return t - self.slept_s
+
+
+class _Owner:
+    """A tag for engine events so a host's program timers can be shifted or cancelled together."""
+
+    def __init__(self, host: HostRuntime) -> None:
+        self.host = host
+
+
+class MiddleboxState:
+    def __init__(self, index: int, box) -> None:
+        self.index = index
+        self.box = box
+        self.last_seen = 0.0
+        self.expired = False
+        self.check = None
+        self.data_end = {"client": 1, "server": 1}
+        self.acked = {"client": 1, "server": 1}
+
+    def unacked(self) -> bool:
+        return any(self.data_end[s] > self.acked[s] for s in ("client", "server"))
+
+    def timeout(self) -> float:
+        return mbx.effective_timeout_s(self.box.idle_timeout_s, self.box.unack_timeout_s, self.unacked())
+
+
+class World:
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.engine = Engine()
+        self.events: list[Event] = []
+        self.deaths: dict[str, SideResult] = {}
+        self.lost_state: set[str] = set()
+        self.hosts = {s: HostRuntime(s, scenario.host(s)) for s in ("client", "server")}
+        self.one_way_s = scenario.path.rtt_s / 2
+        self.link_down = False
+        self.link_up_t: float | None = None
+        self.boxes = [MiddleboxState(i, b) for i, b in enumerate(scenario.path.middleboxes)]
+
+    # ------------------------------------------------------------ plumbing
+    @property
+    def now(self) -> float:
+        return self.engine.now
+
+    def log(self, side: str, layer: str, kind: str, detail: str = "") -> None:
+        t = self.engine.now
+        self.events.append(Event(t, side, layer, kind, detail, t + self.engine.late_s))
+
+    def kernel_timer(self, host: HostRuntime, delay_s: float, fn, *args, deadline: bool = False):
+        """Arm a kernel timer ``delay_s`` ahead, rounded up to jiffies, carrying wheel slack.
+
+        ``deadline``: the delay is the remainder to a fixed deadline (keepalive
+        re-arm), so lateness already accumulated is absorbed up to ``delay_s``.
+        """
+        hz = host.settings.hz
+        ticks_delay = max(1, -(-round(delay_s * hz * 1e6) // 1_000_000)) / hz  # ceil to jiffies, >= 1 tick
+        late = self.engine.late_s
+        late = (max(late - ticks_delay, 0.0) if deadline else late) + timer_slack_s(ticks_delay, hz)
+        return self.engine.at(self.engine.now + ticks_delay, eng.TIMER, fn, *args, late_s=late, owner=host)
+
+    def app_timer(self, host: HostRuntime, t_abs: float, fn, *args):
+        return self.engine.at(t_abs, eng.APP, fn, *args, owner=host.app_timers)
+
+    def cancel_app_timers(self, host: HostRuntime) -> None:
+        self.engine.cancel_owner(host.app_timers)
+
+    # ------------------------------------------------------------ the path
+    def transmit(self, seg: Segment) -> None:
+        src = self.hosts[seg.src]
+        if not src.up:
+            return
+        if self.link_down:
+            self._drop(seg, "link down")
+            return
+        order = self.boxes if seg.src == "client" else list(reversed(self.boxes))
+        for st in order:
+            if st.expired:
+                if st.box.on_expiry == "rst" and not seg.rst:
+                    self.log("path", "path", "middlebox_rst", f"middlebox {st.index} answers {seg.describe()} with RST")
+                    rst = Segment(src=seg.dst, dst=seg.src, seq=seg.ack or 0, ack=seg.seq + seg.length, rst=True,
+                                  label="middlebox_rst")
+                    self.engine.at(self.now + self.one_way_s, eng.DELIVER, self._deliver, rst, True)
+                else:
+                    self._drop(seg, f"middlebox {st.index} mapping expired")
+                return
+            self._refresh(st, seg)
+        self.engine.at(self.now + self.one_way_s, eng.DELIVER, self._deliver, seg, False)
+
+    def _drop(self, seg: Segment, why: str) -> None:
+        self.log("path", "path", "dropped", f"{seg.src}->{seg.dst} {seg.label}: {why}")
+
+    def _refresh(self, st: MiddleboxState, seg: Segment) -> None:
+        st.last_seen = self.now
+        if seg.length:
+            st.data_end[seg.src] = max(st.data_end[seg.src], seg.seq + seg.length)
+        if seg.ack is not None:
+            st.acked[seg.dst] = max(st.acked[seg.dst], seg.ack)
+        if st.check is None:
+            st.check = self.engine.at(self.now + st.timeout(), eng.FAULT, self._box_check, st)
+
+    def _box_check(self, st: MiddleboxState) -> None:
+        """Expire the mapping if it has been idle for its timeout; else look again later.
+
+        (One check per timeout period rather than one event per packet keeps long runs fast.)
+        """
+        st.check = None
+        due = st.last_seen + st.timeout()
+        if self.now + 1e-9 >= due:
+            st.expired = True
+            b = st.box
+            self.log("path", "path", "mapping_expired",
+                     f"middlebox {st.index} ({b.preset or b.kind}) idle {st.timeout():g} s; then {b.on_expiry}")
+        else:
+            st.check = self.engine.at(due, eng.FAULT, self._box_check, st)
+
+    def _deliver(self, seg: Segment, from_box: bool) -> None:
+        host = self.hosts[seg.dst]
+        if not host.up:
+            why = "asleep" if host.asleep else "down"
+            self.log("path", "path", "dropped", f"{seg.src}->{seg.dst} {seg.label}: {seg.dst} is {why}")
+            return
+        ep = host.endpoint
+        if ep is None or not ep.alive:
+            if seg.syn and not seg.ack and host.listening and ep is None:
+                host.endpoint = listening_accept(self, host, seg)
+                return
+            if not seg.rst:
+                # No socket for this connection: the stack answers with RST (tcp_v4_send_reset).
+                self.log(seg.dst, "tcp", "rst_sent", f"no connection for {seg.label}")
+                rst = Segment(src=seg.dst, dst=seg.src, seq=seg.ack or 0, ack=seg.seq + seg.length + (1 if seg.syn else 0),
+                              rst=True, label="rst")
+                self.transmit(rst)
+            return
+        ep.receive(seg)
+
+    # ------------------------------------------------------------ host callbacks
+    def on_established(self, side: str) -> None:
+        self.hosts[side].had_session = True
+        app = self.hosts[side].app
+        if app is not None and app.running:
+            app.started = True
+            app.start()
+
+    def app_data(self, side: str, msgs) -> None:
+        app = self.hosts[side].app
+        if app is not None and app.running:
+            app.on_data(msgs)
+
+    def app_eof(self, side: str) -> None:
+        app = self.hosts[side].app
+        if app is not None and app.running:
+            app.on_eof()
+
+    def app_error(self, side: str, errno: str, by: str) -> None:
+        app = self.hosts[side].app
+        if app is not None and app.running:
+            app.on_error(errno, by)
+
+    def death(self, side: str, by: str, sees: str | None, exit_code: int | None) -> None:
+        if side in self.deaths:
+            return
+        t = self.engine.now
+        self.deaths[side] = SideResult("died", t, t + self.engine.late_s, by, sees, exit_code)
+        self.log(side, self.hosts[side].app.layer if self.hosts[side].app else "app", "died",
+                 f"{by}: {sees}" if sees else by)
+
+    # ------------------------------------------------------------ faults
+    def apply_fault(self, f: Fault) -> None:
+        getattr(self, "_f_" + f.kind)(f)
+
+    def _f_link_down(self, f: Fault) -> None:
+        self.link_down = True
+        self.log("path", "path", "link_down", "for good" if f.for_s is None else f"for {f.for_s:g} s")
+        if f.for_s is not None:
+            self.engine.at(self.now + f.for_s, eng.FAULT, self._link_up)
+
+    def _link_up(self) -> None:
+        self.link_down = False
+        self.link_up_t = self.now
+        self.log("path", "path", "link_up", "")
+
+    def _host_down(self, host: HostRuntime) -> None:
+        host.up = False
+        self.engine.cancel_owner(host)
+        self.engine.cancel_owner(host.app_timers)
+        if host.app is not None:
+            host.app.running = False
+        host.endpoint = None
+        self.lost_state.add(host.side)
+
+    def _f_host_crash(self, f: Fault) -> None:
+        host = self.hosts[f.side]
+        self.log(f.side, "host", "crash", "silent from now on")
+        self.death(f.side, "host.crash", None, None)
+        self._host_down(host)
+
+    def _f_host_reboot(self, f: Fault) -> None:
+        host = self.hosts[f.side]
+        self.log(f.side, "host", "reboot", f"down for {f.for_s:g} s, then up without the connection")
+        self.death(f.side, "host.reboot", None, None)
+        self._host_down(host)
+        self.engine.at(self.now + f.for_s, eng.FAULT, self._rebooted, host)
+
+    def _rebooted(self, host: HostRuntime) -> None:
+        host.up = True
+        host.listening = False
+        self.log(host.side, "host", "up", "rebooted: answers old segments with RST")
+
+    def _f_process_kill(self, f: Fault) -> None:
+        host = self.hosts[f.side]
+        if not host.up or host.app is None or not host.app.running:
+            return
+        self.log(f.side, "app", "killed", "the kernel closes the socket")
+        host.app.kill()
+
+    def _f_sleep(self, f: Fault) -> None:
+        host = self.hosts[f.side]
+        if not host.up:
+            return
+        host.up = False
+        host.asleep = True
+        host.sleep_started = self.now
+        self.log(f.side, "host", "sleep", f"for {f.for_s:g} s: clocks stop")
+        self.engine.postpone(host, f.for_s)
+        self.engine.postpone(host.app_timers, f.for_s)
+        self.engine.at(self.now + f.for_s, eng.FAULT, self._wake, host, f.for_s)
+
+    def _wake(self, host: HostRuntime, slept_s: float) -> None:
+        host.up = True
+        host.asleep = False
+        host.sleep_started = None
+        host.slept_s += slept_s
+        self.log(host.side, "host", "wake", "")
+
+    # ------------------------------------------------------------ traffic
+    def app_send(self, side: str, nbytes: int, reply_bytes: int) -> None:
+        host = self.hosts[side]
+        if host.up and host.app is not None and host.app.running:
+            host.app.send(nbytes, reply_bytes)
+
+    def app_close(self, side: str) -> None:
+        host = self.hosts[side]
+        if host.up and host.app is not None and host.app.running:
+            host.app.close()
+
+    # ------------------------------------------------------------ run
+    def run(self) -> Result:
+        sc = self.scenario
+        for side, host in self.hosts.items():
+            host.app = APPS[host.settings.app.kind](self, host)
+        for f in sc.faults:
+            self.engine.at(f.at_s, eng.FAULT, self.apply_fault, f)
+        for tr in sc.traffic:
+            if tr.close:
+                self.engine.at(tr.at_s, eng.APP, self.app_close, tr.side, owner=None)
+                continue
+            n = 1 if tr.every_s is None else (tr.count or int((sc.until_s - tr.at_s) // tr.every_s) + 1)
+            for k in range(n):
+                t = tr.at_s + k * (tr.every_s or 0)
+                if t > sc.until_s:
+                    break
+                self.engine.at(t, eng.APP, self.app_send, tr.side, tr.bytes, tr.reply_bytes)
+        self.engine.at(0.0, -1, self._start)
+        self.engine.run(sc.until_s)
+        return self._result()
+
+    def _start(self) -> None:
+        c, s = self.hosts["client"], self.hosts["server"]
+        for st in self.boxes:  # the handshake passed every box at t = 0: their idle clocks start now
+            st.check = self.engine.at(st.timeout(), eng.FAULT, self._box_check, st)
+        if self.scenario.start == "connect":
+            c.endpoint = Endpoint(self, c, "CLOSED")
+            c.endpoint.connect()
+            app = c.app
+            if app.settings.kind == "ssh" and app.settings.connect_timeout_s > 0:
+                self.app_timer(c, self.now + app.settings.connect_timeout_s, app.connect_timeout)
+            return
+        for host in (c, s):
+            host.had_session = True
+            host.endpoint = Endpoint(self, host, "ESTABLISHED")
+            host.endpoint.start_established()
+        self.log("client", "tcp", "established", "t = 0")
+        self.log("server", "tcp", "established", "t = 0")
+        for host in (c, s):
+            host.app.started = True
+            host.app.start()
+
+    def _result(self) -> Result:
+        out = {}
+        for side in ("client", "server"):
+            other = "server" if side == "client" else "client"
+            if side in self.deaths:
+                out[side] = self.deaths[side]
+            elif not self.hosts[side].had_session:
+                out[side] = SideResult("none")
+            elif other in self.deaths or other in self.lost_state:
+                out[side] = SideResult("half_open")
+            else:
+                out[side] = SideResult("alive")
+        return Result(client=out["client"], server=out["server"], events=tuple(self.events),
+                      until_s=self.scenario.until_s, name=self.scenario.name, warnings=self.scenario.warnings)
+
+
+def simulate(scenario: Mapping[str, Any] | Scenario) -> Result:
+    """Predict when each side of a session dies, by what, and what it sees.
+
+    ``scenario`` is the JSON contract as a dict, or a :class:`~kalab.scenario.Scenario`.
+    Deterministic: the same scenario always gives the same result.
+    """
+    return World(load(scenario)).run()
