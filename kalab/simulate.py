@@ -155,8 +155,12 @@ class World:
             st.data_end[seg.src] = max(st.data_end[seg.src], seg.seq + seg.length)
         if seg.ack is not None:
             st.acked[seg.dst] = max(st.acked[seg.dst], seg.ack)
+        due = self.now + st.timeout()
+        if st.check is not None and st.check.t > due + 1e-9:
+            st.check.cancel()   # the timeout just got shorter (data now unacknowledged)
+            st.check = None
         if st.check is None:
-            st.check = self.engine.at(self.now + st.timeout(), eng.FAULT, self._box_check, st)
+            st.check = self.engine.at(due, eng.FAULT, self._box_check, st)
 
     def _box_check(self, st: MiddleboxState) -> None:
         """Expire the mapping if it has been idle for its timeout; else look again later.
