@@ -21,7 +21,7 @@ UNIT_SECONDS: dict[str, float] = {
     "half-s": 0.5,
 }
 
-_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|us|s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)?", re.I)
+_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|us|seconds?|secs|sec|s|minutes?|mins|min|m|hours?|h|days?|d|weeks?|w)?", re.I)
 _FACTOR = {
     "ms": 1e-3, "us": 1e-6,
     "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
