@@ -139,7 +139,7 @@ class SshClient(App):
             return
         if self.timer is not None:
             self.timer.cancel()
-        t = ssh_alive.next_check_s(self.w.now, interval, self.h.settings.monotime_phase_s)
+        t = ssh_alive.next_check_s(self.w.engine.now, interval, self.h.settings.monotime_phase_s)
         self.timer = self.w.app_timer(self.h, t, self.check)
 
     def check(self) -> None:
@@ -218,7 +218,7 @@ class Sshd(App):
         self.remote = f"{c.address} port {c.port}"
 
     def _mono(self) -> int:
-        return ssh_alive.monotime_s(self.w.now, self.h.settings.monotime_phase_s)
+        return ssh_alive.monotime_s(self.w.engine.now, self.h.settings.monotime_phase_s)
 
     def start(self) -> None:
         self.last_client_mono = self._mono()
@@ -231,7 +231,7 @@ class Sshd(App):
             return
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = self.w.app_timer(self.h, self.w.now + interval, self.timed_out)
+        self.timer = self.w.app_timer(self.h, self.w.engine.now + interval, self.timed_out)
 
     def timed_out(self) -> None:
         self.timer = None

@@ -27,14 +27,11 @@ FAULT, DELIVER, TIMER, APP = 0, 1, 2, 3
 class Handle:
     """A scheduled event; ``cancel()`` makes it a no-op (lazy deletion)."""
 
-    __slots__ = ("t", "prio", "seq", "fn", "args", "late_s", "owner", "cancelled")
+    __slots__ = ("t", "prio", "fn", "args", "late_s", "owner", "cancelled")
 
-    def __init__(self, t: float, prio: int, seq: int, fn: Callable, args: tuple, late_s: float, owner: Any):
-        self.t, self.prio, self.seq, self.fn, self.args = t, prio, seq, fn, args
+    def __init__(self, t: float, prio: int, fn: Callable, args: tuple, late_s: float, owner: Any):
+        self.t, self.prio, self.fn, self.args = t, prio, fn, args
         self.late_s, self.owner, self.cancelled = late_s, owner, False
-
-    def __lt__(self, other: "Handle") -> bool:
-        return (self.t, self.prio, self.seq) < (other.t, other.prio, other.seq)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -42,7 +39,7 @@ class Handle:
 
 class Engine:
     def __init__(self) -> None:
-        self._heap: list[Handle] = []
+        self._heap: list[tuple[float, int, int, Handle]] = []   # (time, priority, sequence, handle)
         self._seq = 0
         self.now = 0.0
         self.late_s = 0.0          # lateness of the event being processed
@@ -50,41 +47,43 @@ class Engine:
 
     def at(self, t: float, prio: int, fn: Callable, *args, late_s: float | None = None, owner: Any = None) -> Handle:
         """Schedule ``fn(*args)`` at absolute time ``t`` [s] (not before now)."""
-        if not math.isfinite(t):
-            raise ValueError(f"event time must be finite, got {t!r}")
-        if t < self.now - 1e-12:
-            raise ValueError(f"cannot schedule in the past: {t!r} < now {self.now!r}")
-        h = Handle(max(t, self.now), prio, self._seq, fn, args,
-                   self.late_s if late_s is None else late_s, owner)
+        now = self.now
+        if not now - 1e-12 <= t < math.inf:  # also rejects NaN and infinity
+            raise ValueError(f"event time must be finite and not in the past: {t!r} (now {now!r})")
+        if t < now:
+            t = now
+        h = Handle(t, prio, fn, args, self.late_s if late_s is None else late_s, owner)
         self._seq += 1
-        heapq.heappush(self._heap, h)
+        heapq.heappush(self._heap, (t, prio, self._seq, h))
         return h
 
     def postpone(self, owner: Any, delay_s: float) -> int:
         """Shift every pending event of ``owner`` by ``delay_s`` (a sleeping host's clocks stop)."""
-        moved = [h for h in self._heap if h.owner is owner and not h.cancelled]
+        moved = [e[3] for e in self._heap if e[3].owner is owner and not e[3].cancelled]
         for h in moved:
             h.cancel()
             self.at(h.t + delay_s, h.prio, h.fn, *h.args, late_s=h.late_s, owner=owner)
         return len(moved)
 
     def cancel_owner(self, owner: Any) -> None:
-        for h in self._heap:
-            if h.owner is owner:
-                h.cancel()
+        for e in self._heap:
+            if e[3].owner is owner:
+                e[3].cancelled = True
 
     def run(self, until_s: float, max_steps: int = 5_000_000) -> None:
         """Process events with ``t <= until_s``; bounded by ``max_steps``."""
         heap = self._heap
-        while heap and self.steps < max_steps:
-            h = heap[0]
-            if h.t > until_s:
+        pop = heapq.heappop
+        steps = self.steps
+        while heap and steps < max_steps:
+            if heap[0][0] > until_s:
                 break
-            heapq.heappop(heap)
+            h = pop(heap)[3]
             if h.cancelled:
                 continue
             self.now, self.late_s = h.t, h.late_s
-            self.steps += 1
+            steps += 1
             h.fn(*h.args)
+        self.steps = steps
         if self.steps >= max_steps:
             raise RuntimeError(f"simulation exceeded {max_steps} events; shorten until_s")

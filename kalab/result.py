@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 #: The fixed vocabulary of causes of death (DESIGN.md, extended).
 BY = {
@@ -33,9 +33,11 @@ BY = {
 FATES = ("alive", "died", "half_open", "none")
 
 
-@dataclass(frozen=True)
-class Event:
-    """One thing that happened, at ``t_s`` (nominal) and no later than ``latest_s``."""
+class Event(NamedTuple):
+    """One thing that happened, at ``t_s`` (nominal) and no later than ``latest_s``.
+
+    (A NamedTuple rather than a dataclass: long runs create tens of thousands.)
+    """
 
     t_s: float
     side: str           # "client", "server" or "path"

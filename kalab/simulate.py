@@ -24,6 +24,7 @@ monotonic clock, so after waking its pending check runs once.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 from . import engine as eng
@@ -33,7 +34,8 @@ from .mechanisms import middlebox as mbx
 from .result import Event, Result, SideResult
 from .scenario import Fault, Scenario, load
 from .settings import HostSettings
-from .slack import timer_slack_s
+from .slack import granularity_s
+from .units import ceil_ticks
 from .stack import Endpoint, Segment, listening_accept
 
 
@@ -43,6 +45,7 @@ class HostRuntime:
     def __init__(self, side: str, settings: HostSettings) -> None:
         self.side = side
         self.settings = settings
+        self.hz = settings.hz
         self.up = True
         self.asleep = False
         self.slept_s = 0.0
@@ -59,6 +62,15 @@ class HostRuntime:
             return self.sleep_started - self.slept_s
         return t - self.slept_s
 
+    def jiffies(self, t: float) -> int:
+        """The kernel tick counter at ``t``: TCP timers and idleness are kept in jiffies (HZ)."""
+        mono = self.sleep_started - self.slept_s if self.sleep_started is not None else t - self.slept_s
+        return math.floor(mono * self.hz + 1e-6)
+
+    def jiffy_time_s(self, j: int) -> float:
+        """Scenario time [s] at which this (awake) host's tick counter reaches ``j``."""
+        return j / self.settings.hz + self.slept_s
+
 
 class _Owner:
     """A tag for engine events so a host's program timers can be shifted or cancelled together."""
@@ -74,14 +86,14 @@ class MiddleboxState:
         self.last_seen = 0.0
         self.expired = False
         self.check = None
-        self.data_end = {"client": 1, "server": 1}
-        self.acked = {"client": 1, "server": 1}
-
-    def unacked(self) -> bool:
-        return any(self.data_end[s] > self.acked[s] for s in ("client", "server"))
+        self.data_end = {"client": 1, "server": 1}   # highest data byte seen from each side
+        self.acked = {"client": 1, "server": 1}      # highest ACK seen for each side's data
+        self.unacked = False
+        # Only a box whose unack timeout is shorter than its idle timeout cares about unacked data.
+        self.tracks_unacked = box.unack_timeout_s is not None and box.unack_timeout_s < box.idle_timeout_s
 
     def timeout(self) -> float:
-        return mbx.effective_timeout_s(self.box.idle_timeout_s, self.box.unack_timeout_s, self.unacked())
+        return mbx.effective_timeout_s(self.box.idle_timeout_s, self.box.unack_timeout_s, self.unacked)
 
 
 class World:
@@ -96,6 +108,7 @@ class World:
         self.link_down = False
         self.link_up_t: float | None = None
         self.boxes = [MiddleboxState(i, b) for i, b in enumerate(scenario.path.middleboxes)]
+        self.boxes_from = {"client": self.boxes, "server": self.boxes[::-1]}  # order a segment meets them
 
     # ------------------------------------------------------------ plumbing
     @property
@@ -113,10 +126,13 @@ class World:
         re-arm), so lateness already accumulated is absorbed up to ``delay_s``.
         """
         hz = host.settings.hz
-        ticks_delay = max(1, -(-round(delay_s * hz * 1e6) // 1_000_000)) / hz  # ceil to jiffies, >= 1 tick
+        ticks = max(1, ceil_ticks(delay_s, hz))          # msecs_to_jiffies rounds up; >= 1 tick
+        now = self.engine.now
+        # mod_timer(jiffies + ticks): the expiry is a tick boundary, not now + delay.
+        t_fire = max(host.jiffy_time_s(host.jiffies(now) + ticks), now)
         late = self.engine.late_s
-        late = (max(late - ticks_delay, 0.0) if deadline else late) + timer_slack_s(ticks_delay, hz)
-        return self.engine.at(self.engine.now + ticks_delay, eng.TIMER, fn, *args, late_s=late, owner=host)
+        late = (max(late - ticks / hz, 0.0) if deadline else late) + granularity_s(ticks, hz)
+        return self.engine.at(t_fire, eng.TIMER, fn, *args, late_s=late, owner=host)
 
     def app_timer(self, host: HostRuntime, t_abs: float, fn, *args):
         return self.engine.at(t_abs, eng.APP, fn, *args, owner=host.app_timers)
@@ -132,35 +148,37 @@ class World:
         if self.link_down:
             self._drop(seg, "link down")
             return
-        order = self.boxes if seg.src == "client" else list(reversed(self.boxes))
-        for st in order:
+        for st in self.boxes_from[seg.src]:
             if st.expired:
                 if st.box.on_expiry == "rst" and not seg.rst:
                     self.log("path", "path", "middlebox_rst", f"middlebox {st.index} answers {seg.describe()} with RST")
                     rst = Segment(src=seg.dst, dst=seg.src, seq=seg.ack or 0, ack=seg.seq + seg.length, rst=True,
                                   label="middlebox_rst")
-                    self.engine.at(self.now + self.one_way_s, eng.DELIVER, self._deliver, rst, True)
+                    self.engine.at(self.engine.now + self.one_way_s, eng.DELIVER, self._deliver, rst, True)
                 else:
                     self._drop(seg, f"middlebox {st.index} mapping expired")
                 return
             self._refresh(st, seg)
-        self.engine.at(self.now + self.one_way_s, eng.DELIVER, self._deliver, seg, False)
+        self.engine.at(self.engine.now + self.one_way_s, eng.DELIVER, self._deliver, seg, False)
 
     def _drop(self, seg: Segment, why: str) -> None:
         self.log("path", "path", "dropped", f"{seg.src}->{seg.dst} {seg.label}: {why}")
 
     def _refresh(self, st: MiddleboxState, seg: Segment) -> None:
-        st.last_seen = self.now
-        if seg.length:
-            st.data_end[seg.src] = max(st.data_end[seg.src], seg.seq + seg.length)
-        if seg.ack is not None:
-            st.acked[seg.dst] = max(st.acked[seg.dst], seg.ack)
-        due = self.now + st.timeout()
-        if st.check is not None and st.check.t > due + 1e-9:
-            st.check.cancel()   # the timeout just got shorter (data now unacknowledged)
-            st.check = None
+        now = self.engine.now
+        st.last_seen = now
+        if st.tracks_unacked:
+            if seg.length:
+                st.data_end[seg.src] = max(st.data_end[seg.src], seg.seq + seg.length)
+            if seg.ack is not None:
+                st.acked[seg.dst] = max(st.acked[seg.dst], seg.ack)
+            st.unacked = st.data_end["client"] > st.acked["client"] or st.data_end["server"] > st.acked["server"]
+            due = now + st.timeout()
+            if st.check is not None and st.check.t > due + 1e-9:
+                st.check.cancel()   # the timeout just got shorter (data now unacknowledged)
+                st.check = None
         if st.check is None:
-            st.check = self.engine.at(due, eng.FAULT, self._box_check, st)
+            st.check = self.engine.at(now + st.timeout(), eng.FAULT, self._box_check, st)
 
     def _box_check(self, st: MiddleboxState) -> None:
         """Expire the mapping if it has been idle for its timeout; else look again later.

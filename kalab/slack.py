@@ -26,6 +26,8 @@ this; OpenSSH's whole-second clock is modelled separately
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .units import ceil_ticks
@@ -59,6 +61,12 @@ def granularity_ticks(delta_ticks: int, hz: int) -> int:
     return 1 << (wheel_level(delta_ticks, hz) * LVL_CLK_SHIFT)
 
 
+@lru_cache(maxsize=4096)
+def granularity_s(ticks: int, hz: int) -> float:
+    """Granularity [s] of the wheel level a ``ticks``-ahead timer lands on (cached)."""
+    return granularity_ticks(ticks, hz) / hz
+
+
 def timer_slack_s(delay_s: float, hz: int) -> float:
     """Latest extra delay [s] of a kernel timer armed ``delay_s`` ahead.
 
@@ -70,8 +78,7 @@ def timer_slack_s(delay_s: float, hz: int) -> float:
     >>> timer_slack_s(7200, 250)  # level 5
     131.072
     """
-    ticks = ceil_ticks(delay_s, hz)
-    return granularity_ticks(ticks, hz) / hz
+    return granularity_s(ceil_ticks(delay_s, hz), hz)
 
 
 def timer_slack_s_array(delay_s, hz: int) -> np.ndarray:

@@ -42,7 +42,7 @@ class Msg:
     reply_bytes: int = 0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Segment:
     src: str
     dst: str
@@ -93,9 +93,12 @@ class Endpoint:
         self.probes_out = 0
         self.ka_last_intvl = 0.0
         self.misc_timer = None                         # TIME_WAIT / FIN_WAIT_2
-        self.last_rx = host.mono(world.now)
+        self.last_rx = host.jiffies(world.now)          # jiffies of the last received segment
         self.orphan = False
         self.connect_stamp: float | None = None
+        s = self.s
+        self._ka_limit = "" if s.keepalive_rule != "linux" else (
+            f" of {s.keepalive_count}" if s.user_timeout_s == 0 else f", TCP_USER_TIMEOUT {s.user_timeout_s:g} s")
 
     # ------------------------------------------------------------ helpers
     @property
@@ -110,8 +113,9 @@ class Endpoint:
     def _log(self, kind: str, detail: str = "") -> None:
         self.w.log(self.side, "tcp", kind, detail)
 
-    def _send(self, **kw) -> Segment:
-        seg = Segment(src=self.side, dst=self.peer, **kw)
+    def _send(self, seq: int, ack: int | None, length: int = 0, syn: bool = False, fin: bool = False,
+              rst: bool = False, label: str = "ack", msgs: tuple = ()) -> Segment:
+        seg = Segment(self.side, self.peer, seq, ack, length, syn, fin, rst, label, msgs)
         self.w.transmit(seg)
         return seg
 
@@ -139,14 +143,14 @@ class Endpoint:
     # ------------------------------------------------------------ set-up
     def start_established(self) -> None:
         self.state = "ESTABLISHED"
-        self.last_rx = self.h.mono(self.w.now)
+        self.last_rx = self.h.jiffies(self.w.engine.now)
         self.arm_keepalive(self.s.keepalive_idle_s)
 
     def connect(self) -> None:
         """Active open: SYN at now; the SYN timer follows tcp_syn_retries (timers.md §3)."""
         self.state = "SYN_SENT"
         self.snd_una, self.snd_nxt = 0, 1
-        self.connect_stamp = self.h.mono(self.w.now)
+        self.connect_stamp = self.h.mono(self.w.engine.now)
         self.rto_s = rt.TCP_TIMEOUT_INIT_S
         self._send(seq=0, ack=None, syn=True, label="syn")
         self._log("syn_sent", "connect()")
@@ -173,13 +177,13 @@ class Endpoint:
         self.out_msgs.append((self.snd_nxt, msg))
         self._send(seq=seq, ack=self.rcv_nxt, length=msg.nbytes, label=msg.kind, msgs=((self.snd_nxt, msg),))
         if was_idle:
-            self.head_sent_s = self.w.now
+            self.head_sent_s = self.w.engine.now
         self._arm_after_send()
 
     def _arm_after_send(self) -> None:
         """Arm the TLP (Linux) or the RTO after new data leaves (``tcp_schedule_loss_probe``)."""
         if self.s.retransmit_rule == "linux" and not self.tlp_done and self.retransmits == 0:
-            rto_left = max(self.head_sent_s + self.rto_s - self.w.now, 1 / self.hz)
+            rto_left = max(self.head_sent_s + self.rto_s - self.w.engine.now, 1 / self.hz)
             pto = rt.tlp_timeout_s(self.srtt_s, rto_left, self.packets_out(), self.hz)
             self._arm_rtx(pto, "tlp")
         elif self.rtx_timer is None:
@@ -209,7 +213,7 @@ class Endpoint:
         self._log("fin_sent", self.state)
         self._send(seq=self.fin_seq, ack=self.rcv_nxt, fin=True, label="fin")
         if was_idle:
-            self.head_sent_s = self.w.now
+            self.head_sent_s = self.w.engine.now
         self._cancel("ka_timer")
         self._arm_after_send()
 
@@ -229,7 +233,7 @@ class Endpoint:
         if self.state not in ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_2") or self.orphan:
             return
         s = self.s
-        elapsed = self.h.mono(self.w.now) - self.last_rx
+        elapsed = (self.h.jiffies(self.w.engine.now) - self.last_rx) / self.hz  # keepalive_time_elapsed, in jiffies
         busy = self.packets_out() > 0 or bool(self.unsent)
         if s.keepalive_rule == "bsd":
             act = ka.bsd_keepalive_fire(elapsed_s=elapsed, idle_s=s.keepalive_idle_s, intvl_s=s.keepalive_intvl_s,
@@ -253,9 +257,7 @@ class Endpoint:
             self.probes_out = act.probe_number
             self.ka_last_intvl = act.delay_s
             # tcp_write_wakeup -> tcp_xmit_probe_skb: seq = snd_una - 1, no data.
-            limit = "" if s.keepalive_rule != "linux" else (
-                f" of {s.keepalive_count}" if s.user_timeout_s == 0 else f", TCP_USER_TIMEOUT {s.user_timeout_s:g} s")
-            self._log("keepalive_probe", f"probe {act.probe_number}{limit}")
+            self._log("keepalive_probe", f"probe {act.probe_number}{self._ka_limit}")
             self._send(seq=self.snd_una - 1, ack=self.rcv_nxt, label="keepalive")
         self.arm_keepalive(act.delay_s, deadline=not act.relative)
 
@@ -278,8 +280,8 @@ class Endpoint:
         if self._write_timeout():
             return
         if self.retrans_stamp is None:
-            self.retrans_stamp = self.h.mono(self.w.now)
-            self.first_retx_t = self.w.now
+            self.retrans_stamp = self.h.mono(self.w.engine.now)
+            self.first_retx_t = self.w.engine.now
         self.retransmits += 1
         self.total_rto += 1
         self._log("retransmit", f"#{self.retransmits}, RTO {self.rto_s:g} s")
@@ -291,7 +293,7 @@ class Endpoint:
         else:
             cap = s.rexmt_max_s if s.retransmit_rule == "solaris" else s.rto_max_s
             self.rto_s = rt.backoff_rto_s(self.rto_s, cap)
-            nxt = rt.clamp_rto_to_user_timeout_s(rto_s=self.rto_s, now_s=self.h.mono(self.w.now),
+            nxt = rt.clamp_rto_to_user_timeout_s(rto_s=self.rto_s, now_s=self.h.mono(self.w.engine.now),
                                                  retrans_stamp_s=self.retrans_stamp, user_timeout_s=s.user_timeout_s,
                                                  hz=self.hz) if s.retransmit_rule == "linux" else self.rto_s
         self._arm_rtx(nxt, "rto")
@@ -299,7 +301,7 @@ class Endpoint:
     def _write_timeout(self) -> bool:
         """``tcp_write_timeout``: give up?  (Checked only when the RTO fires.)"""
         s = self.s
-        now = self.h.mono(self.w.now)
+        now = self.h.mono(self.w.engine.now)
         if s.retransmit_rule == "linux":
             boundary = s.retries2
             if self.orphan:
@@ -326,7 +328,7 @@ class Endpoint:
 
     def _on_syn_timer(self) -> None:
         s = self.s
-        now = self.h.mono(self.w.now)
+        now = self.h.mono(self.w.engine.now)
         expired = rt.syn_expired(retransmits=self.retransmits, syn_retries=s.syn_retries,
                                  linear_timeouts=s.syn_linear_timeouts)
         if not expired:
@@ -385,7 +387,7 @@ class Endpoint:
                 self._cancel("rtx_timer")
                 self.rto_s = self.rto0_s = rt.initial_rto_s(self.srtt_s, self.hz, self.s.rto_min_s, self.s.rto_max_s)
                 self.state = "ESTABLISHED"
-                self.last_rx = self.h.mono(self.w.now)
+                self.last_rx = self.h.jiffies(self.w.engine.now)
                 self._send_ack()
                 self._log("established", "SYN-ACK received")
                 self.arm_keepalive(self.s.keepalive_idle_s)
@@ -399,7 +401,7 @@ class Endpoint:
                 self.snd_una = self.snd_nxt
                 self.state = "ESTABLISHED"
                 self._cancel("rtx_timer")
-                self.last_rx = self.h.mono(self.w.now)
+                self.last_rx = self.h.jiffies(self.w.engine.now)
                 self._log("established", "handshake ACK received")
                 self.arm_keepalive(self.s.keepalive_idle_s)
                 self.w.on_established(self.side)
@@ -411,9 +413,11 @@ class Endpoint:
             # Old duplicate or a keepalive probe (seq = rcv_nxt - 1): dup ACK only.
             self._send_ack()
             return
-        now_mono = self.h.mono(self.w.now)
+        now_j = self.h.jiffies(self.w.engine.now)
         if seg.ack is not None and seg.ack >= self.snd_una:
-            self.last_rx = now_mono
+            if self.probes_out and not seg.length and not seg.fin:
+                self._log("keepalive_ack", f"probe {self.probes_out} answered")
+            self.last_rx = now_j
             self.probes_out = 0
             if seg.ack > self.snd_una:
                 self._ack_advanced(min(seg.ack, self.snd_nxt))
@@ -430,7 +434,7 @@ class Endpoint:
                 return
             readable = [m for (e, m) in seg.msgs if self.rcv_nxt < e <= end]
             self.rcv_nxt = end
-            self.last_rx = now_mono
+            self.last_rx = now_j
             need_ack = True
         elif seg.length:
             need_ack = True
@@ -455,7 +459,7 @@ class Endpoint:
         self.out_msgs = [m for m in self.out_msgs if m[0] > ack]
         if self.snd_una < self.snd_nxt:
             # Partial ACK: restart the RTO for what is left.
-            self.head_sent_s = self.w.now
+            self.head_sent_s = self.w.engine.now
             if self.rtx_kind != "rto" or self.retransmits == 0:
                 self._arm_rtx(self.rto_s, "rto")
             return
@@ -463,7 +467,7 @@ class Endpoint:
         self.rtx_kind = ""
         if self.retransmits:
             since = self.w.link_up_t
-            lag = f", {self.w.now - since:g} s after the link came back" if since is not None and since <= self.w.now else ""
+            lag = f", {self.w.engine.now - since:g} s after the link came back" if since is not None and since <= self.w.engine.now else ""
             self._log("acked", f"outstanding data acknowledged after {self.retransmits} retransmissions{lag}")
         self.retransmits = 0
         self.retrans_stamp = None

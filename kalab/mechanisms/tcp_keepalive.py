@@ -32,7 +32,7 @@ at ``tcp_rexmit_interval_max`` (60 s) and ``ka_interval - 1``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -55,8 +55,7 @@ MAX_TCP_KEEPCNT = 127
 EPS_S = 1e-9
 
 
-@dataclass(frozen=True)
-class KeepaliveAction:
+class KeepaliveAction(NamedTuple):
     """What the keepalive timer does when it fires.
 
     ``kind`` is ``"rearm"`` (nothing due yet; fire again in ``delay_s``),
