@@ -161,6 +161,7 @@ class SshClient(App):
         self.counter = 0
         for m in msgs:
             if m.kind == "alive_req":  # sshd's keepalive@openssh.com: answer it
+                self.w.log(self.side, "ssh", "alive_answer", "reply to the server's keepalive@openssh.com")
                 self.send(ssh_alive.ALIVE_PACKET_BYTES, kind="alive_reply")
             elif m.kind == "alive_reply":
                 self.w.log(self.side, "ssh", "alive_reply", "server answered")
@@ -267,6 +268,7 @@ class Sshd(App):
         self.counter = 0
         for m in msgs:
             if m.kind == "alive_req":
+                self.w.log(self.side, "sshd", "alive_answer", "reply to the client's keepalive@openssh.com")
                 self.send(ssh_alive.ALIVE_PACKET_BYTES, kind="alive_reply")
             elif m.kind == "alive_reply":
                 self.w.log(self.side, "sshd", "alive_reply", "client answered")

@@ -43,7 +43,7 @@ CLIENT_PORT = 50000
 SERVER_PORTS = {"ssh": 22, "sshd": 22, "telnet": 23, "telnetd": 23, "plain": 5000}
 
 TOP_KEYS = ("name", "description", "client", "server", "path", "traffic", "faults", "until_s", "start")
-HOST_KEYS = ("os", "kernel", "hz", "monotime_phase_s", "sysctl", "socket", "app")
+HOST_KEYS = ("os", "kernel", "hz", "monotime_phase_s", "srtt_ms", "sysctl", "socket", "app")
 APP_KEYS = ("kind", "version", "options", "flags")
 PATH_KEYS = ("rtt_ms", "middleboxes")
 MIDDLEBOX_KEYS = ("kind", "preset", "idle_timeout_s", "on_expiry", "unack_timeout_s")
@@ -324,6 +324,9 @@ def _host(d: Any, role: str, warnings: list[str]) -> HostSettings:
     phase = 0.0
     if "monotime_phase_s" in d:
         phase = _number(d["monotime_phase_s"], f"{path}.monotime_phase_s", 0, 0.999999, unit="s")
+    srtt = None
+    if "srtt_ms" in d:
+        srtt = _number(d["srtt_ms"], f"{path}.srtt_ms", 0.001, 60000, unit="ms") / 1000
     tables = native.TABLES[os_name]
     sysctl = _native_values(d.get("sysctl"), f"{path}.sysctl", tables["sysctl"], os_name, kernel)
     sock = _native_values(d.get("socket"), f"{path}.socket", tables["socket"], os_name, kernel)
@@ -335,7 +338,7 @@ def _host(d: Any, role: str, warnings: list[str]) -> HostSettings:
 
     tcp = _effective_tcp(os_defaults(os_name, kernel), sysctl, sock, app, path, warnings)
     port = CLIENT_PORT if role == "client" else SERVER_PORTS[app.kind]
-    return HostSettings(role=role, os=os_name, kernel=kernel, hz=hz, monotime_phase_s=phase,
+    return HostSettings(role=role, os=os_name, kernel=kernel, hz=hz, monotime_phase_s=phase, srtt_s=srtt,
                         address=ADDRESSES[role], port=port, tcp=tcp, app=app)
 
 

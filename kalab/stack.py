@@ -77,7 +77,9 @@ class Endpoint:
         self.close_pending = False
         self.out_msgs: list[tuple[int, Msg]] = []     # (end_seq, msg) not yet acknowledged
         self.unsent: list[Msg] = []
-        rtt = world.scenario.path.rtt_s
+        # RTO and TLP follow the kernel's smoothed RTT: the path RTT unless the scenario says
+        # what the connection has actually estimated (delayed ACKs during set-up inflate it).
+        rtt = host.settings.srtt_s if host.settings.srtt_s is not None else world.scenario.path.rtt_s
         self.srtt_s = rtt
         self.rto_s = rt.initial_rto_s(rtt, self.hz, self.s.rto_min_s, self.s.rto_max_s)
         self.rto0_s = self.rto_s
@@ -175,6 +177,7 @@ class Endpoint:
         seq = self.snd_nxt
         self.snd_nxt += msg.nbytes
         self.out_msgs.append((self.snd_nxt, msg))
+        self._log("data_sent", f"{msg.nbytes} bytes ({msg.kind})")
         self._send(seq=seq, ack=self.rcv_nxt, length=msg.nbytes, label=msg.kind, msgs=((self.snd_nxt, msg),))
         if was_idle:
             self.head_sent_s = self.w.engine.now
@@ -249,7 +252,8 @@ class Endpoint:
                                           user_timeout_s=s.user_timeout_s, data_in_flight=busy, hz=self.hz)
         if act.kind == "die":
             by = "tcp.user_timeout" if (s.user_timeout_s > 0 and s.keepalive_rule == "linux") else "tcp.keepalive"
-            self._log("keepalive_timeout", f"{self.probes_out} probes unanswered, idle {elapsed:g} s; RST sent")
+            self._log("keepalive_timeout", f"{self.probes_out} probes unanswered, idle {elapsed:g} s")
+            self._log("rst_sent", "tcp_send_active_reset")
             self._send(seq=self.snd_nxt, ack=self.rcv_nxt, rst=True, label="rst")
             self._error("ETIMEDOUT", by)
             return

@@ -1,0 +1,109 @@
+"""Model vs measurement: :func:`compare` lines up a prediction and a lab run.
+
+Per side: the difference in death time, whether the measured time lies inside
+the model's window ``[at_s - tol, latest_s + tol]``, and whether fate,
+mechanism (``by``) and what the program saw agree.  On the wire: the k-th
+keepalive probe, retransmission, SYN, FIN, RST or data segment the model
+predicts for a side is paired with the k-th one captured.
+
+Messages are compared with addresses, ports and ``user NAME`` masked, since
+the lab's NAT or an ephemeral port changes them without changing the meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: Model timeline kinds -> the kind the capture can show for the same segment.
+MODEL_TO_WIRE = {"keepalive_probe": "keepalive_probe", "keepalive_ack": "keepalive_ack",
+                 "tlp": "retransmit", "retransmit": "retransmit", "syn_sent": "syn_sent",
+                 "syn_retransmit": "syn_retransmit", "fin_sent": "fin_sent", "rst_sent": "rst_sent",
+                 "data_sent": "data_sent", "middlebox_rst": "middlebox_rst"}
+WIRE_KINDS = set(MODEL_TO_WIRE.values())
+DEFAULT_TOLERANCE_S = 0.020
+
+
+def normalise_message(text: str | None) -> str | None:
+    if text is None:
+        return None
+    s = re.sub(r"\buser \S+ ", "", text)
+    s = re.sub(r"\b\d{1,3}(\.\d{1,3}){3}\b", "<ip>", s)
+    s = re.sub(r"\bport \d+", "port <n>", s)
+    return s.strip()
+
+
+def _as_dict(x: Any) -> dict:
+    return x.to_dict() if hasattr(x, "to_dict") else x
+
+
+def wire_events(result: dict, side: str) -> dict[str, list[tuple[float, float]]]:
+    """``{kind: [(t_s, latest_s), ...]}`` of the segments a side sends, in time order."""
+    out: dict[str, list] = {}
+    for e in result["events"]:
+        kind = MODEL_TO_WIRE.get(e["kind"])
+        who = e["side"]
+        if kind is None or (who != side and not (kind == "middlebox_rst" and side == "path")):
+            continue
+        if e.get("layer") not in ("tcp", "path"):
+            continue
+        out.setdefault(kind, []).append((e["t_s"], e.get("latest_s", e["t_s"])))
+    return out
+
+
+def compare(predicted: Any, measured: Any, tolerance_s: float = DEFAULT_TOLERANCE_S) -> dict:
+    """Compare a predicted result (``Result`` or dict) with a measured one (dict from the lab).
+
+    Returns ``{"sides": {...}, "wire": [...], "ok": bool}``; ``ok`` means every side has the
+    same fate, mechanism and message and a death time inside the model's window.
+    """
+    p, m = _as_dict(predicted), _as_dict(measured)
+    sides = {}
+    ok = True
+    for side in ("client", "server"):
+        ps, ms = p[side], m[side]
+        same_fate = ps["fate"] == ms["fate"]
+        same_by = ps["by"] == ms["by"]
+        same_sees = normalise_message(ps["sees"]) == normalise_message(ms["sees"])
+        diff = inside = None
+        if ps["at_s"] is not None and ms["at_s"] is not None:
+            diff = ms["at_s"] - ps["at_s"]
+            inside = ps["at_s"] - tolerance_s <= ms["at_s"] <= (ps["latest_s"] or ps["at_s"]) + tolerance_s
+        agree = same_fate and same_by and same_sees and (inside is not False) and \
+            (ps["at_s"] is None) == (ms["at_s"] is None)
+        ok = ok and agree
+        sides[side] = {"predicted_at_s": ps["at_s"], "predicted_latest_s": ps["latest_s"], "measured_at_s": ms["at_s"],
+                       "diff_s": diff, "inside_window": inside, "same_fate": same_fate, "same_by": same_by,
+                       "same_sees": same_sees, "predicted": ps, "measured": ms, "agree": agree}
+    wire = []
+    for side in ("client", "server", "path"):
+        pw, mw = wire_events(p, side), wire_events(m, side)
+        for kind in sorted(set(pw) | set(mw)):
+            a, b = pw.get(kind, []), mw.get(kind, [])
+            for k in range(max(len(a), len(b))):
+                pt = a[k] if k < len(a) else (None, None)
+                mt = b[k][0] if k < len(b) else None
+                inside = None
+                if pt[0] is not None and mt is not None:
+                    inside = pt[0] - tolerance_s <= mt <= pt[1] + tolerance_s
+                wire.append({"side": side, "kind": kind, "k": k + 1, "predicted_t_s": pt[0],
+                             "predicted_latest_s": pt[1], "measured_t_s": mt,
+                             "diff_s": None if pt[0] is None or mt is None else mt - pt[0], "inside": inside})
+    return {"sides": sides, "wire": wire, "ok": ok, "tolerance_s": tolerance_s}
+
+
+def summary_lines(c: dict) -> list[str]:
+    out = []
+    for side, s in c["sides"].items():
+        pa, ml = s["predicted_at_s"], s["measured_at_s"]
+        window = "" if pa is None else f"[{pa:.3f}, {s['predicted_latest_s']:.3f}]"
+        diff = "" if s["diff_s"] is None else f" diff {s['diff_s'] * 1000:+.1f} ms"
+        flag = "OK " if s["agree"] else "XX "
+        out.append(f"{flag}{side:<6} predicted {s['predicted']['fate']}/{s['predicted']['by']} {window}; "
+                   f"measured {s['measured']['fate']}/{s['measured']['by']} "
+                   f"{'' if ml is None else f'{ml:.3f}'}{diff}")
+    bad = [w for w in c["wire"] if w["inside"] is not True]
+    out.append(f"wire: {len(c['wire']) - len(bad)} of {len(c['wire'])} segments matched inside the window")
+    for w in bad[:12]:
+        out.append(f"   {w['side']} {w['kind']} #{w['k']}: predicted {w['predicted_t_s']} measured {w['measured_t_s']}")
+    return out
