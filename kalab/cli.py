@@ -27,11 +27,72 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", help="scenario JSON (see docs/scenarios.md)")
     s.add_argument("--json", action="store_true", help="print the result contract as JSON")
     s.add_argument("--all", action="store_true", help="print every event of the timeline")
+    lab = sub.add_parser("lab", help="run scenarios on the real kernel (root only)")
+    labsub = lab.add_subparsers(dest="lab_command", required=True, parser_class=_Parser)
+    lr = labsub.add_parser("run", help="measure one scenario and compare it with the model")
+    lr.add_argument("file")
+    lr.add_argument("--out", help="write the measurement (JSON) here")
+    lr.add_argument("--allow-long", action="store_true", help="allow runs longer than about a minute")
+    lr.add_argument("--json", action="store_true", help="print the measurement as JSON")
+    rec = labsub.add_parser("record", help="measure the matrix (kalab.lab.matrix) into data/measured/")
+    rec.add_argument("--only", nargs="*", help="names from the matrix")
+    rec.add_argument("--jobs", type=int, default=6)
+    rec.add_argument("--dir", default="data/measured")
     return p
+
+
+def _lab(args) -> int:
+    import json
+    from pathlib import Path
+
+    from .compare import compare, summary_lines
+    from .lab import LabError, run
+    from .lab.matrix import LONG, scenarios
+    try:
+        if args.lab_command == "run":
+            sc = load_file(args.file)
+            m = run(sc.source, allow_long=args.allow_long)
+            if args.out:
+                Path(args.out).write_text(json.dumps(m, indent=1) + "\n")
+            if args.json:
+                print(json.dumps(m, indent=1))
+            else:
+                print("\n".join(summary_lines(compare(simulate(m["scenario"]), m))))
+            return 0
+        from concurrent.futures import ThreadPoolExecutor
+        matrix = scenarios()
+        names = args.only or sorted(matrix)
+        unknown = [n for n in names if n not in matrix]
+        if unknown:
+            raise ScenarioError("--only", f"not in the matrix: {', '.join(unknown)}", allowed=", ".join(sorted(matrix)))
+        out = Path(args.dir)
+        out.mkdir(parents=True, exist_ok=True)
+
+        def one(name):
+            m = run(matrix[name], allow_long=name in LONG)
+            m["matrix_name"] = name
+            (out / f"{name}.json").write_text(json.dumps(m, indent=1) + "\n")
+            return name, compare(simulate(m["scenario"]), m)
+
+        bad = 0
+        with ThreadPoolExecutor(max(1, args.jobs)) as ex:
+            for name, c in ex.map(one, names):
+                bad += not c["ok"]
+                print(f"== {name}\n" + "\n".join(summary_lines(c)), flush=True)
+        return 1 if bad else 0
+    except LabError as e:
+        print(f"kalab: lab: {e}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "lab":
+        try:
+            return _lab(args)
+        except ScenarioError as e:
+            print(f"kalab: error: {e}", file=sys.stderr)
+            return 2
     try:
         if args.command == "simulate":
             sc = load_file(args.file)

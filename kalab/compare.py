@@ -76,8 +76,11 @@ def compare(predicted: Any, measured: Any, tolerance_s: float = DEFAULT_TOLERANC
                        "diff_s": diff, "inside_window": inside, "same_fate": same_fate, "same_by": same_by,
                        "same_sees": same_sees, "predicted": ps, "measured": ms, "agree": agree}
     wire = []
+    observed_until = m.get("until_s")  # the lab stops watching here: later predictions cannot be seen
     for side in ("client", "server", "path"):
         pw, mw = wire_events(p, side), wire_events(m, side)
+        if observed_until is not None:
+            pw = {k: [e for e in v if e[0] < observed_until - tolerance_s] for k, v in pw.items()}
         for kind in sorted(set(pw) | set(mw)):
             a, b = pw.get(kind, []), mw.get(kind, [])
             for k in range(max(len(a), len(b))):

@@ -119,11 +119,15 @@ class World:
         t = self.engine.now
         self.events.append(Event(t, side, layer, kind, detail, t + self.engine.late_s))
 
-    def kernel_timer(self, host: HostRuntime, delay_s: float, fn, *args, deadline: bool = False):
+    def kernel_timer(self, host: HostRuntime, delay_s: float, fn, *args, deadline_late_s: float | None = None):
         """Arm a kernel timer ``delay_s`` ahead, rounded up to jiffies, carrying wheel slack.
 
-        ``deadline``: the delay is the remainder to a fixed deadline (keepalive
-        re-arm), so lateness already accumulated is absorbed up to ``delay_s``.
+        Lateness adds up along a chain: this timer may fire ``granularity`` later
+        than nominal, on top of how late the event arming it already was.
+        ``deadline_late_s``: the delay is the remainder to a deadline that was
+        itself fixed by an earlier event (keepalive: ``last_rx + keepidle``) which
+        may have been that late; the real timer then fires at the real deadline
+        (plus slack), or at once if the real "now" is already past it.
         """
         hz = host.settings.hz
         ticks = max(1, ceil_ticks(delay_s, hz))          # msecs_to_jiffies rounds up; >= 1 tick
@@ -131,7 +135,10 @@ class World:
         # mod_timer(jiffies + ticks): the expiry is a tick boundary, not now + delay.
         t_fire = max(host.jiffy_time_s(host.jiffies(now) + ticks), now)
         late = self.engine.late_s
-        late = (max(late - ticks / hz, 0.0) if deadline else late) + granularity_s(ticks, hz)
+        if deadline_late_s is None:
+            late += granularity_s(ticks, hz)
+        else:
+            late = max(late - ticks / hz, deadline_late_s + granularity_s(ticks, hz))
         return self.engine.at(t_fire, eng.TIMER, fn, *args, late_s=late, owner=host)
 
     def app_timer(self, host: HostRuntime, t_abs: float, fn, *args):

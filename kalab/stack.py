@@ -96,6 +96,7 @@ class Endpoint:
         self.ka_last_intvl = 0.0
         self.misc_timer = None                         # TIME_WAIT / FIN_WAIT_2
         self.last_rx = host.jiffies(world.now)          # jiffies of the last received segment
+        self.last_rx_late = world.engine.late_s         # how late (at most) that receipt really was
         self.orphan = False
         self.connect_stamp: float | None = None
         s = self.s
@@ -146,6 +147,7 @@ class Endpoint:
     def start_established(self) -> None:
         self.state = "ESTABLISHED"
         self.last_rx = self.h.jiffies(self.w.engine.now)
+        self.last_rx_late = self.w.engine.late_s
         self.arm_keepalive(self.s.keepalive_idle_s)
 
     def connect(self) -> None:
@@ -229,7 +231,8 @@ class Endpoint:
     def arm_keepalive(self, delay_s: float, deadline: bool = False) -> None:
         self._cancel("ka_timer")
         if self.s.keepalive_enabled:
-            self.ka_timer = self.w.kernel_timer(self.h, delay_s, self._on_keepalive, deadline=deadline)
+            self.ka_timer = self.w.kernel_timer(self.h, delay_s, self._on_keepalive,
+                                                deadline_late_s=self.last_rx_late if deadline else None)
 
     def _on_keepalive(self) -> None:
         self.ka_timer = None
@@ -392,6 +395,7 @@ class Endpoint:
                 self.rto_s = self.rto0_s = rt.initial_rto_s(self.srtt_s, self.hz, self.s.rto_min_s, self.s.rto_max_s)
                 self.state = "ESTABLISHED"
                 self.last_rx = self.h.jiffies(self.w.engine.now)
+                self.last_rx_late = self.w.engine.late_s
                 self._send_ack()
                 self._log("established", "SYN-ACK received")
                 self.arm_keepalive(self.s.keepalive_idle_s)
@@ -406,6 +410,7 @@ class Endpoint:
                 self.state = "ESTABLISHED"
                 self._cancel("rtx_timer")
                 self.last_rx = self.h.jiffies(self.w.engine.now)
+                self.last_rx_late = self.w.engine.late_s
                 self._log("established", "handshake ACK received")
                 self.arm_keepalive(self.s.keepalive_idle_s)
                 self.w.on_established(self.side)
@@ -422,6 +427,7 @@ class Endpoint:
             if self.probes_out and not seg.length and not seg.fin:
                 self._log("keepalive_ack", f"probe {self.probes_out} answered")
             self.last_rx = now_j
+            self.last_rx_late = self.w.engine.late_s
             self.probes_out = 0
             if seg.ack > self.snd_una:
                 self._ack_advanced(min(seg.ack, self.snd_nxt))
@@ -439,6 +445,7 @@ class Endpoint:
             readable = [m for (e, m) in seg.msgs if self.rcv_nxt < e <= end]
             self.rcv_nxt = end
             self.last_rx = now_j
+            self.last_rx_late = self.w.engine.late_s
             need_ack = True
         elif seg.length:
             need_ack = True

@@ -151,6 +151,8 @@ def observation_s(src: dict) -> float:
         if r.fate != "died":
             return sc.until_s
         ends.append(r.latest_s)
+    # A closed connection may still have TIME_WAIT to show.
+    ends += [e.latest_s for e in pred.events if e.kind in ("time_wait", "closed") and e.layer == "tcp"]
     last = max(ends)
     return min(sc.until_s, last + max(3.0, 0.1 * last))
 

@@ -1,0 +1,71 @@
+"""Lab pieces that need no root: what it refuses, how it reads a capture."""
+
+import struct
+
+import pytest
+
+from kalab.lab import LabError, check_supported, observation_s
+from kalab.lab.pcap import Packet, classify, read_pcap
+
+
+@pytest.mark.parametrize("sc,fragment", [
+    ({"client": {"os": "macos"}, "server": {}}, "real Linux kernel only"),
+    ({"client": {"hz": 1000}, "server": {}}, "HZ="),
+    ({"client": {"app": {"kind": "telnet"}}, "server": {"app": {"kind": "telnetd"}}}, "no telnet daemon"),
+    ({"client": {}, "server": {}, "faults": [{"kind": "sleep", "side": "client", "at_s": 1, "for_s": 2}]},
+     "cannot be shown on one kernel"),
+    ({"client": {"app": {"kind": "ssh"}, "socket": {"SO_KEEPALIVE": 1}}, "server": {"app": {"kind": "sshd"}}},
+     "set their own socket options"),
+])
+def test_unsupported_scenarios_are_refused_with_a_reason(sc, fragment):
+    with pytest.raises(LabError, match=fragment):
+        check_supported(sc)
+
+
+def test_observation_covers_the_predicted_deaths_and_time_wait():
+    assert observation_s({"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 3, "TCP_KEEPINTVL": 1,
+                                                 "TCP_KEEPCNT": 3}}, "server": {},
+                          "faults": [{"kind": "link_down", "at_s": 1}], "until_s": 9}) == 9
+    tw = observation_s({"client": {}, "server": {}, "traffic": [{"at_s": 1, "from": "client", "close": True}],
+                        "until_s": 100})
+    assert tw > 61
+
+
+def _pkt(ts, src, dst, seq, ack, flags, length=0):
+    return Packet(ts, src, dst, 1, 2, seq, ack, flags, length)
+
+
+def test_classify_names_probes_retransmissions_and_resets():
+    C, S = "192.0.2.2", "198.51.100.2"
+    ACK, PSH, RST, FIN = 0x10, 0x08, 0x04, 0x01
+    pk = [
+        _pkt(0.0, C, S, 100, 500, ACK | PSH, 10),     # data
+        _pkt(0.001, S, C, 500, 110, ACK),             # ACK
+        _pkt(5.0, C, S, 109, 500, ACK),               # keepalive probe: seq = peer's ack - 1
+        _pkt(5.001, S, C, 500, 110, ACK),             # its answer
+        _pkt(6.0, C, S, 110, 500, ACK | PSH, 5),      # new data
+        _pkt(6.2, C, S, 110, 500, ACK | PSH, 5),      # retransmission
+        _pkt(7.0, C, S, 115, 500, ACK | FIN),         # FIN
+        _pkt(8.0, S, C, 500, 0, RST),                 # RST
+    ]
+    kinds = [(side, kind) for _, side, kind in classify(pk, {C: "client", S: "server"})]
+    assert kinds == [("client", "data"), ("server", "ack"), ("client", "keepalive_probe"),
+                     ("client", "keepalive_ack"), ("server", "ack"), ("client", "data"), ("client", "retransmit"),
+                     ("client", "fin"), ("server", "rst")]
+
+
+def test_read_pcap_parses_ethernet_ipv4_tcp(tmp_path):
+    def frame(src, dst, seq, ack, flags, payload=b""):
+        tcp = struct.pack("!HHIIHHHH", 5000, 40000, seq, ack, (5 << 12) | flags, 65535, 0, 0) + payload
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0,
+                         bytes(map(int, src.split("."))), bytes(map(int, dst.split("."))))
+        return b"\x00" * 12 + b"\x08\x00" + ip + tcp
+    f = tmp_path / "x.pcap"
+    body = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    for i, fr in enumerate([frame("192.0.2.2", "198.51.100.2", 1, 2, 0x18, b"hello"),
+                            frame("198.51.100.2", "192.0.2.2", 2, 6, 0x04)]):
+        body += struct.pack("<IIII", 100 + i, 250000, len(fr), len(fr)) + fr
+    f.write_bytes(body)
+    p = read_pcap(f)
+    assert [(x.src, x.length, x.rst) for x in p] == [("192.0.2.2", 5, False), ("198.51.100.2", 0, True)]
+    assert p[0].ts == pytest.approx(100.25)

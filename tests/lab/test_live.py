@@ -1,0 +1,59 @@
+"""The whole matrix, live on this machine's kernel and OpenSSH (root; runs in CI)."""
+
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import kalab
+from kalab import lab
+from kalab.compare import summary_lines
+from kalab.lab.matrix import LONG, MATRIX
+
+_results: dict = {}
+
+
+@pytest.fixture(scope="session")
+def live(lab_ready):
+    """Run every matrix scenario once, in parallel (unique namespaces per run)."""
+    if not _results:
+        def one(name):
+            try:
+                return name, lab.run(MATRIX[name], allow_long=name in LONG)
+            except Exception as e:  # reported per scenario below
+                return name, e
+        with ThreadPoolExecutor(8) as ex:
+            _results.update(ex.map(one, sorted(MATRIX)))
+    return _results
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_live_measurement_agrees_with_the_model(live, name):
+    m = live[name]
+    if isinstance(m, Exception):
+        raise m
+    c = kalab.compare(kalab.simulate(m["scenario"]), m, tolerance_s=0.020)
+    report = "\n".join(summary_lines(c))
+    for s in c["sides"].values():
+        assert s["same_fate"] and s["same_by"] and s["same_sees"], report
+        assert s["inside_window"] in (True, None), report
+    assert all(w["inside"] for w in c["wire"]), report
+
+
+def test_runs_leave_no_namespace_behind(live):
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10).stdout
+    assert f"kl{os.getpid()}x" not in names
+
+
+def test_sleep_is_refused_with_the_reason(lab_ready):
+    sc = {"client": {}, "server": {}, "faults": [{"kind": "sleep", "side": "client", "at_s": 1, "for_s": 5}]}
+    with pytest.raises(lab.LabError, match="cannot be shown on one kernel"):
+        lab.run(sc)
+
+
+def test_long_runs_need_to_be_asked_for(lab_ready):
+    sc = {"client": {"socket": {"SO_KEEPALIVE": 1}}, "server": {}, "faults": [{"kind": "link_down", "at_s": 1}],
+          "until_s": 9000}
+    with pytest.raises(lab.LabError, match="allow_long"):
+        lab.run(sc)
