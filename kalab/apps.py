@@ -139,8 +139,13 @@ class SshClient(App):
             return
         if self.timer is not None:
             self.timer.cancel()
-        t = ssh_alive.next_check_s(self.w.engine.now, interval, self.h.settings.monotime_phase_s)
-        self.timer = self.w.app_timer(self.h, t, self.check)
+        now = self.w.engine.now
+        t = ssh_alive.next_check_s(now, interval, self.h.settings.monotime_phase_s)
+        # The deadline is a whole second of monotime(): lateness of the event that set it only
+        # matters if it could push monotime() over the next second boundary.
+        late = self.w.engine.late_s
+        frac = (now + self.h.settings.monotime_phase_s) % 1.0
+        self.timer = self.w.app_timer(self.h, t, self.check, base_late_s=1.0 if frac + late >= 1.0 else 0.0)
 
     def check(self) -> None:
         self.timer = None

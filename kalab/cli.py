@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import ScenarioError
 from .explain import report
@@ -38,16 +39,45 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--only", nargs="*", help="names from the matrix")
     rec.add_argument("--jobs", type=int, default=6)
     rec.add_argument("--dir", default="data/measured")
+    rep = labsub.add_parser("report", help="table: recorded measurements vs the current model (no root needed)")
+    rep.add_argument("--dir", default="data/measured")
     return p
+
+
+def report_table(directory) -> str:
+    """Markdown table of every recorded measurement against the current model."""
+    import json
+
+    from .compare import compare
+    rows = ["| scenario | side | predicted | window [s] | measured [s] | diff [ms] | mechanism | wire |",
+            "|---|---|---|---|---|---|---|---|"]
+    for f in sorted(directory.glob("*.json")):
+        m = json.loads(f.read_text())
+        c = compare(simulate(m["scenario"]), m)
+        wire_ok = sum(1 for w in c["wire"] if w["inside"])
+        wire_seen = sum(1 for w in c["wire"] if w["inside"] is not None)
+        for side, s in c["sides"].items():
+            p = s["predicted"]
+            if p["fate"] != "died" and s["measured"]["fate"] == p["fate"]:
+                continue
+            window = "-" if p["at_s"] is None else f"{p['at_s']:.3f} .. {p['latest_s']:.3f}"
+            meas = "-" if s["measured_at_s"] is None else f"{s['measured_at_s']:.3f}"
+            diff = "-" if s["diff_s"] is None else f"{s['diff_s'] * 1000:+.1f}"
+            same = "same" if s["same_by"] and s["same_sees"] else f"DIFFERS ({s['measured']['by']})"
+            rows.append(f"| {f.stem} | {side} | {p['fate']} by {p['by']} | {window} | {meas} | {diff} | "
+                        f"{same} | {wire_ok}/{wire_seen} |")
+    return "\n".join(rows)
 
 
 def _lab(args) -> int:
     import json
-    from pathlib import Path
 
     from .compare import compare, summary_lines
     from .lab import LabError, run
     from .lab.matrix import LONG, scenarios
+    if args.lab_command == "report":
+        print(report_table(Path(args.dir)))
+        return 0
     try:
         if args.lab_command == "run":
             sc = load_file(args.file)

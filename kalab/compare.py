@@ -19,7 +19,8 @@ from typing import Any
 MODEL_TO_WIRE = {"keepalive_probe": "keepalive_probe", "keepalive_ack": "keepalive_ack",
                  "tlp": "retransmit", "retransmit": "retransmit", "syn_sent": "syn_sent",
                  "syn_retransmit": "syn_retransmit", "fin_sent": "fin_sent", "rst_sent": "rst_sent",
-                 "data_sent": "data_sent", "middlebox_rst": "middlebox_rst"}
+                 "data_sent": "data_sent", "middlebox_rst": "middlebox_rst",
+                 "time_wait": "time_wait", "time_wait_end": "time_wait_end"}
 WIRE_KINDS = set(MODEL_TO_WIRE.values())
 DEFAULT_TOLERANCE_S = 0.020
 
@@ -77,10 +78,13 @@ def compare(predicted: Any, measured: Any, tolerance_s: float = DEFAULT_TOLERANC
                        "same_sees": same_sees, "predicted": ps, "measured": ms, "agree": agree}
     wire = []
     observed_until = m.get("until_s")  # the lab stops watching here: later predictions cannot be seen
+    watched = m.get("watched")
     for side in ("client", "server", "path"):
         pw, mw = wire_events(p, side), wire_events(m, side)
-        if observed_until is not None:
-            pw = {k: [e for e in v if e[0] < observed_until - tolerance_s] for k, v in pw.items()}
+        if watched is not None and side not in watched.get("time_wait", []):
+            for k in ("time_wait", "time_wait_end"):   # the lab did not watch this side's TIME_WAIT
+                pw.pop(k, None)
+                mw.pop(k, None)
         for kind in sorted(set(pw) | set(mw)):
             a, b = pw.get(kind, []), mw.get(kind, [])
             for k in range(max(len(a), len(b))):
@@ -89,6 +93,12 @@ def compare(predicted: Any, measured: Any, tolerance_s: float = DEFAULT_TOLERANC
                 inside = None
                 if pt[0] is not None and mt is not None:
                     inside = pt[0] - tolerance_s <= mt <= pt[1] + tolerance_s
+                elif pt[0] is not None:
+                    # Missing: a fault only if it must have happened while the lab was watching.
+                    unobservable = observed_until is not None and pt[1] + tolerance_s >= observed_until
+                    inside = None if unobservable else False
+                else:
+                    inside = False   # the real system did something the model did not predict
                 wire.append({"side": side, "kind": kind, "k": k + 1, "predicted_t_s": pt[0],
                              "predicted_latest_s": pt[1], "measured_t_s": mt,
                              "diff_s": None if pt[0] is None or mt is None else mt - pt[0], "inside": inside})
@@ -105,8 +115,11 @@ def summary_lines(c: dict) -> list[str]:
         out.append(f"{flag}{side:<6} predicted {s['predicted']['fate']}/{s['predicted']['by']} {window}; "
                    f"measured {s['measured']['fate']}/{s['measured']['by']} "
                    f"{'' if ml is None else f'{ml:.3f}'}{diff}")
-    bad = [w for w in c["wire"] if w["inside"] is not True]
-    out.append(f"wire: {len(c['wire']) - len(bad)} of {len(c['wire'])} segments matched inside the window")
+    bad = [w for w in c["wire"] if w["inside"] is False]
+    seen = [w for w in c["wire"] if w["inside"] is not None]
+    out.append(f"wire: {len(seen) - len(bad)} of {len(seen)} segments matched inside the window"
+               + (f" ({len(c['wire']) - len(seen)} predicted after the lab stopped watching)"
+                  if len(seen) < len(c["wire"]) else ""))
     for w in bad[:12]:
         out.append(f"   {w['side']} {w['kind']} #{w['k']}: predicted {w['predicted_t_s']} measured {w['measured_t_s']}")
     return out

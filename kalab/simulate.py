@@ -34,7 +34,7 @@ from .mechanisms import middlebox as mbx
 from .result import Event, Result, SideResult
 from .scenario import Fault, Scenario, load
 from .settings import HostSettings
-from .slack import granularity_s
+from .slack import granularity_s, poll_timeout_slack_s
 from .units import ceil_ticks
 from .stack import Endpoint, Segment, listening_accept
 
@@ -141,8 +141,16 @@ class World:
             late = max(late - ticks / hz, deadline_late_s + granularity_s(ticks, hz))
         return self.engine.at(t_fire, eng.TIMER, fn, *args, late_s=late, owner=host)
 
-    def app_timer(self, host: HostRuntime, t_abs: float, fn, *args):
-        return self.engine.at(t_abs, eng.APP, fn, *args, owner=host.app_timers)
+    def app_timer(self, host: HostRuntime, t_abs: float, fn, *args, base_late_s: float | None = None):
+        """A program's ``ppoll`` timeout ending at ``t_abs``: precise hrtimer, but with select's slack.
+
+        Lateness: ``base_late_s`` (how late the deadline itself may be; by default the
+        lateness of the event that starts the wait) plus the poll slack of this wait.
+        """
+        now = self.engine.now
+        base = self.engine.late_s if base_late_s is None else base_late_s
+        late = base + poll_timeout_slack_s(max(t_abs - now, 0.0))
+        return self.engine.at(t_abs, eng.APP, fn, *args, late_s=late, owner=host.app_timers)
 
     def cancel_app_timers(self, host: HostRuntime) -> None:
         self.engine.cancel_owner(host.app_timers)

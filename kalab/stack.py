@@ -360,7 +360,7 @@ class Endpoint:
     def _on_misc(self) -> None:
         self.misc_timer = None
         if self.state == "TIME_WAIT":
-            self._log("closed", "TIME_WAIT over")
+            self._log("time_wait_end", "TIME_WAIT over: the connection is gone")
         else:
             self._log("fin_wait2_timeout", "orphaned FIN_WAIT_2 expired (tcp_fin_timeout); silent")
         self.state = "CLOSED"

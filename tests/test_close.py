@@ -9,7 +9,7 @@ from kalab.mechanisms import time_wait as tw
 def test_active_closer_holds_time_wait_for_60s_on_linux():
     r = run(traffic=[{"at_s": 2, "from": "client", "close": True}], until_s=120)
     tw_ev = kinds(r, "client", "tcp", "time_wait")[0]
-    end = kinds(r, "client", "tcp", "closed")[0]
+    end = kinds(r, "client", "tcp", "time_wait_end")[0]
     assert end.t_s - tw_ev.t_s == pytest.approx(60.0, abs=1 / 250)  # expires on a jiffy boundary
     assert not kinds(r, "server", "tcp", "time_wait")
     assert r.client.by == "app.exit" and r.server.by == "tcp.fin_received" and r.server.sees == "EOF"

@@ -152,7 +152,7 @@ def observation_s(src: dict) -> float:
             return sc.until_s
         ends.append(r.latest_s)
     # A closed connection may still have TIME_WAIT to show.
-    ends += [e.latest_s for e in pred.events if e.kind in ("time_wait", "closed") and e.layer == "tcp"]
+    ends += [e.latest_s for e in pred.events if e.kind in ("time_wait", "time_wait_end")]
     last = max(ends)
     return min(sc.until_s, last + max(3.0, 0.1 * last))
 
@@ -344,23 +344,25 @@ table ip kalabnat {{
 
     # -- faults, in time order, while reading what the programs say
     actions = []
-    for f in sc.faults:
+    fault_log: list[tuple[float, str, dict]] = []   # (CLOCK_MONOTONIC, action, {"side", "index"})
+    for i, f in enumerate(sc.faults):
         if f.kind in ("link_down", "host_crash") and sc.start == "connect" and f.at_s == 0:
+            fault_log.append((t0, f.kind, {"side": f.side, "index": i}))   # applied before connect()
             if f.kind == "link_down" and f.for_s is not None:
-                actions.append((f.for_s, "unblock", f))
+                actions.append((f.for_s, "unblock", (i, f)))
             continue
-        actions.append((f.at_s, f.kind, f))
+        actions.append((f.at_s, f.kind, (i, f)))
         if f.kind == "link_down" and f.for_s is not None:
-            actions.append((f.at_s + f.for_s, "unblock", f))
+            actions.append((f.at_s + f.for_s, "unblock", (i, f)))
         if f.kind == "host_reboot":
-            actions.append((f.at_s + f.for_s, "reboot_up", f))
+            actions.append((f.at_s + f.for_s, "reboot_up", (i, f)))
     actions.sort(key=lambda a: a[0])
-    fault_log: list[tuple[float, str, dict]] = []
     while True:
         now = time.monotonic()
         if actions and t0 + actions[0][0] <= now:
-            at, what, f = actions.pop(0)
-            _apply(topo, what, f, block, procs, fault_log, t0)
+            at, what, (i, f) = actions.pop(0)
+            fault_log.append((time.monotonic(), what, {"side": f.side, "index": i}))  # the cut comes first
+            _apply(topo, what, f, block, procs)
             if what == "host_reboot":   # the router's end of the link was rebuilt: capture it again
                 capture("rc" if f.side == "client" else "rs")
             continue
@@ -382,7 +384,25 @@ table ip kalabnat {{
     for iface, _, f in caps:
         if f.exists():
             packets += [(iface, pk) for pk in read_pcap(f)]
-    return _measure(sc, src, lines.lines, packets, fault_log, t0, real_at_t0, phase, t_end, ssh, srtt)
+    extra_traffic = []
+    if ssh:
+        # t = 0 is the client's last data of the set-up (sshd stamps last_client_time then); the
+        # server's answer (the command's output) follows as server traffic: it restarts sshd's
+        # relative wait without being client data, exactly as ppoll does.
+        ready_real = real_at_t0
+        c_data = [pk for i, pk in packets if i == "rc" and pk.src == CLIENT_ADDR and pk.length and pk.ts <= ready_real]
+        if c_data:
+            tc = c_data[-1].ts
+            s_data = [pk for i, pk in packets if i == "rs" and pk.src == SERVER_ADDR and pk.length
+                      and tc < pk.ts <= ready_real + 0.05]
+            shift = ready_real - tc
+            t0, real_at_t0 = t0 - shift, tc
+            phase = (phase - shift) % 1.0
+            for pk in s_data:
+                extra_traffic.append({"at_s": round(pk.ts - tc, 6), "from": "server", "bytes": pk.length})
+    fault_times = [(t - t0, what, d) for t, what, d in fault_log]
+    return _measure(sc, src, lines.lines, packets, fault_times, t0, real_at_t0, phase, t_end, ssh, srtt,
+                    extra_traffic)
 
 
 def _json_t(line: str) -> float:
@@ -428,8 +448,7 @@ def _start_ssh(topo: Topology, sc, src: dict, work: Path, lines: _Lines) -> dict
     return {"client": ssh, "server": sshd}
 
 
-def _apply(topo, what, f, block, procs, fault_log, t0) -> None:
-    t = time.monotonic() - t0
+def _apply(topo, what, f, block, procs) -> None:
     if what in ("link_down", "host_crash"):
         block(True)
     elif what == "unblock":
@@ -445,7 +464,6 @@ def _apply(topo, what, f, block, procs, fault_log, t0) -> None:
         p = procs.get(f.side)
         if p is not None:
             topo.kill(p)
-    fault_log.append((t, what, {"side": f.side}))
 
 
 def _all_settled(procs, lines, sc, ssh: bool) -> bool:
@@ -486,7 +504,7 @@ def _srtt_ms(topo: Topology, side: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def _measure(sc, src, lines, packets, fault_log, t0, real_at_t0, phase, t_end, ssh, srtt) -> dict:
+def _measure(sc, src, lines, packets, fault_log, t0, real_at_t0, phase, t_end, ssh, srtt, extra_traffic) -> dict:
     side_of = {CLIENT_ADDR: "client", SERVER_ADDR: "server"}
     # Each host's own segments: client's as they enter the router on rc, server's on rs.
     own = sorted((pk for iface, pk in packets if (iface, pk.src) in (("rc", CLIENT_ADDR), ("rs", SERVER_ADDR))),
@@ -507,6 +525,8 @@ def _measure(sc, src, lines, packets, fault_log, t0, real_at_t0, phase, t_end, s
     t_stop = t_end - t0
     events = []
     for t, side, kind in wire:
+        if ssh and side == "client" and kind == "data" and abs(t) < 1e-6:
+            continue  # the anchor of t = 0: the client's last data of the ssh set-up
         if kind == "ack" or (t < 0 and sc.start != "connect") or t >= t_stop:
             continue  # pure ACKs are not events; the handshake precedes t = 0; the teardown follows the end
         if side in crash and crash[side] <= t < back_up.get(side, float("inf")):
@@ -586,7 +606,7 @@ def _measure(sc, src, lines, packets, fault_log, t0, real_at_t0, phase, t_end, s
             if w == side and '"time_wait"' in line:
                 m = json.loads(line)
                 events.append({"t_s": round(m["t"] - t0, 6), "side": side, "layer": "tcp",
-                               "kind": "time_wait" if m["state"] == "start" else "closed",
+                               "kind": "time_wait" if m["state"] == "start" else "time_wait_end",
                                "detail": "lab: /proc/net/tcp", "latest_s": round(m["t"] - t0, 6)})
         if r["at_s"] is not None:
             r["at_s"] = round(r["at_s"], 6)
@@ -603,6 +623,17 @@ def _measure(sc, src, lines, packets, fault_log, t0, real_at_t0, phase, t_end, s
         res["server"]["fate"] = "none"
     events.sort(key=lambda e: (e["t_s"], e["side"]))
     as_run = copy.deepcopy(src)
+    # The scenario as run: faults at the times the lab really applied them.
+    for t, what, d in fault_log:
+        f = as_run["faults"][d["index"]]
+        if what in ("link_down", "host_crash", "host_reboot", "process_kill"):
+            f["at_s"] = round(max(t, 0.0), 6)
+        elif what == "unblock":
+            f["for_s"] = round(t - f["at_s"], 6)
+        elif what == "reboot_up":
+            f["down_s"] = round(t - f["at_s"], 6)
+    if extra_traffic:
+        as_run["traffic"] = list(as_run.get("traffic", [])) + extra_traffic
     for side in ("client", "server"):
         as_run[side]["monotime_phase_s"] = round(phase, 6)
         if srtt.get(side):
@@ -615,6 +646,8 @@ def _measure(sc, src, lines, packets, fault_log, t0, real_at_t0, phase, t_end, s
         "until_s": round(t_end - t0, 3),
         "warnings": [],
         "measured": True,
+        # What the lab watched beyond the wire: TIME_WAIT only where its own program closed.
+        "watched": {"time_wait": sorted({t.side for t in sc.traffic if t.close and not ssh})},
         "scenario": as_run,
         "meta": {"kernel": platform.release(), "hz": kernel_hz(), "openssh": openssh_version(),
                  "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

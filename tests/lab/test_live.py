@@ -38,7 +38,7 @@ def test_live_measurement_agrees_with_the_model(live, name):
     for s in c["sides"].values():
         assert s["same_fate"] and s["same_by"] and s["same_sees"], report
         assert s["inside_window"] in (True, None), report
-    assert all(w["inside"] for w in c["wire"]), report
+    assert not [w for w in c["wire"] if w["inside"] is False], report
 
 
 def test_runs_leave_no_namespace_behind(live):
