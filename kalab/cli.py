@@ -118,6 +118,11 @@ def _lab(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "lab":
+        import signal
+
+        def _term(signum, frame):  # tear namespaces down on SIGTERM as on Ctrl-C
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGTERM, _term)
         try:
             return _lab(args)
         except ScenarioError as e:

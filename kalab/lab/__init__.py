@@ -1,8 +1,10 @@
 """kalab.lab: run a scenario on the real Linux kernel and real OpenSSH (root only).
 
->>> from kalab import lab                              # doctest: +SKIP
->>> measured = lab.run(scenario)                        # doctest: +SKIP
->>> kalab.compare(kalab.simulate(measured["scenario"]), measured)   # doctest: +SKIP
+Usage::
+
+    from kalab import lab, simulate, compare
+    measured = lab.run(scenario)                       # the result contract + "scenario" + "meta"
+    compare(simulate(measured["scenario"]), measured)   # model vs the real thing
 """
 
 from .netns import LabError

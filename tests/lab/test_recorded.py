@@ -44,3 +44,10 @@ def test_recording_agrees_with_the_model(path):
         assert s["same_sees"], report
         assert s["inside_window"] in (True, None), report
     assert not [w for w in c["wire"] if w["inside"] is False], report
+
+
+def test_docs_lab_table_is_the_current_report():
+    """docs/lab.md shows exactly what `python -m kalab lab report` prints now."""
+    from kalab.cli import report_table
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "lab.md").read_text()
+    assert report_table(DATA) in doc
