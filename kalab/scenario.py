@@ -102,6 +102,14 @@ class Traffic:
     every_s: float | None = None
     count: int | None = None
 
+    def times(self, until_s: float) -> list[float]:
+        """Every send time [s] of this entry up to ``until_s`` (one, or ``count`` every ``every_s``)."""
+        if self.every_s is None:
+            return [self.at_s] if self.at_s <= until_s else []
+        n = self.count if self.count is not None else int((until_s - self.at_s) // self.every_s) + 1
+        out = [self.at_s + k * self.every_s for k in range(n)]
+        return [t for t in out if t <= until_s]
+
 
 @dataclass(frozen=True, kw_only=True)
 class Fault:

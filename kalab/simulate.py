@@ -351,11 +351,7 @@ class World:
             if tr.close:
                 self.engine.at(tr.at_s, eng.APP, self.app_close, tr.side, owner=None)
                 continue
-            n = 1 if tr.every_s is None else (tr.count or int((sc.until_s - tr.at_s) // tr.every_s) + 1)
-            for k in range(n):
-                t = tr.at_s + k * (tr.every_s or 0)
-                if t > sc.until_s:
-                    break
+            for t in tr.times(sc.until_s):
                 self.engine.at(t, eng.APP, self.app_send, tr.side, tr.bytes, tr.reply_bytes)
         self.engine.at(0.0, -1, self._start)
         self.engine.run(sc.until_s)

@@ -321,19 +321,11 @@ table ip kalabnat {{
             other = "server" if side == "client" else "client"
             sends, replies, cum = [], [], 0
             for tr in sc.traffic:
-                reps = 1 if tr.every_s is None else (tr.count or int((sc.until_s - tr.at_s) // tr.every_s) + 1)
-                for k in range(reps):
-                    at = tr.at_s + k * (tr.every_s or 0)
-                    if at > horizon:
-                        break
-                    if tr.side == side:
-                        sends.append({"at": t0 + at, "bytes": tr.bytes, "close": tr.close})
+                if tr.side == side:
+                    sends += [{"at": t0 + at, "bytes": tr.bytes, "close": tr.close} for at in tr.times(horizon)]
             for tr in sc.traffic:
                 if tr.side == other and not tr.close:
-                    reps = 1 if tr.every_s is None else (tr.count or int((sc.until_s - tr.at_s) // tr.every_s) + 1)
-                    for k in range(reps):
-                        if tr.at_s + k * (tr.every_s or 0) > horizon:
-                            break
+                    for _ in tr.times(horizon):
                         cum += tr.bytes
                         replies.append([cum, tr.reply_bytes])
             plan = {"sends": sends, "replies": replies, "deadline": deadline + 1,
