@@ -323,11 +323,12 @@ table ip kalabnat {{
             for tr in sc.traffic:
                 if tr.side == side:
                     sends += [{"at": t0 + at, "bytes": tr.bytes, "close": tr.close} for at in tr.times(horizon)]
-            for tr in sc.traffic:
-                if tr.side == other and not tr.close:
-                    for _ in tr.times(horizon):
-                        cum += tr.bytes
-                        replies.append([cum, tr.reply_bytes])
+            # The receiver answers per message: cumulative byte counts, in the order they were sent.
+            incoming = sorted((at, tr.bytes, tr.reply_bytes) for tr in sc.traffic
+                              if tr.side == other and not tr.close for at in tr.times(horizon))
+            for _, nbytes, reply in incoming:
+                cum += nbytes
+                replies.append([cum, reply])
             plan = {"sends": sends, "replies": replies, "deadline": deadline + 1,
                     "watch_time_wait": any(t.close and t.side == side for t in sc.traffic)}
             if side in procs and procs[side].poll() is None:
