@@ -10,9 +10,11 @@ STAMP  := $(VENV)/.installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) pyproject.toml
+# One dependency truth: install exactly what Binder installs, then the test tools.
+$(STAMP): $(PY) pyproject.toml binder/requirements.txt
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,notebook]'
+	$(PY) -m pip install --quiet -r binder/requirements.txt
+	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 lab: $(STAMP)

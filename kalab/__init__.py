@@ -10,7 +10,7 @@ The model imports numpy only; plotting and widgets live in ``kalab.plot`` and
 ``kalab.widgets`` (optional extra ``notebook``).
 """
 
-from .compare import compare
+from .compare import as_result, compare, load_measurements
 from .errors import ScenarioError
 from .result import BY, Event, Result, SideResult
 from .scenario import Scenario, load, load_file, loads
@@ -19,5 +19,5 @@ from .units import format_duration, parse_duration
 
 __version__ = "0.1.0"
 
-__all__ = ["simulate", "compare", "Scenario", "Result", "SideResult", "Event", "ScenarioError", "BY", "load", "loads",
+__all__ = ["simulate", "compare", "as_result", "load_measurements", "Scenario", "Result", "SideResult", "Event", "ScenarioError", "BY", "load", "loads",
            "load_file", "format_duration", "parse_duration", "__version__"]

@@ -123,3 +123,24 @@ def summary_lines(c: dict) -> list[str]:
     for w in bad[:12]:
         out.append(f"   {w['side']} {w['kind']} #{w['k']}: predicted {w['predicted_t_s']} measured {w['measured_t_s']}")
     return out
+
+
+def load_measurements(directory) -> dict[str, dict]:
+    """Recorded lab measurements (``data/measured/*.json``) by name."""
+    import json
+    from pathlib import Path
+    return {f.stem: json.loads(f.read_text()) for f in sorted(Path(directory).glob("*.json"))}
+
+
+def as_result(measured: dict):
+    """A measured result (dict) as an immutable :class:`~kalab.result.Result`, e.g. to plot it."""
+    from .result import Event, Result, SideResult
+    sides = {}
+    for side in ("client", "server"):
+        d = measured[side]
+        sides[side] = SideResult(d["fate"], d.get("at_s"), d.get("latest_s"), d.get("by"), d.get("sees"),
+                                 d.get("exit_code"))
+    events = tuple(Event(e["t_s"], e["side"], e["layer"], e["kind"], e.get("detail", ""), e.get("latest_s"))
+                   for e in measured["events"])
+    return Result(client=sides["client"], server=sides["server"], events=events,
+                  until_s=measured.get("until_s", 0.0), name=measured.get("name", ""))

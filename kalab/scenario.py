@@ -530,3 +530,48 @@ def load_file(path: str | Path) -> Scenario:
 
 __all__ = ["Scenario", "Traffic", "Fault", "Middlebox", "PathSettings", "load", "loads", "load_file",
            "DEFAULT_KERNEL", "DEFAULT_OPENSSH"]
+
+
+def split_key(key: str) -> list[str | int]:
+    """``"client.sysctl.net.ipv4.tcp_keepalive_time"`` -> ``["client", "sysctl", "net.ipv4.tcp_keepalive_time"]``.
+
+    Sysctl names contain dots, so everything after ``sysctl`` is one key; list
+    positions are numbers (``"faults.0.for_s"``).
+    """
+    parts = key.split(".")
+    out: list[str | int] = []
+    for i, p in enumerate(parts):
+        if out and out[-1] == "sysctl":
+            out.append(".".join(parts[i:]))
+            break
+        out.append(int(p) if p.isdigit() else p)
+    return out
+
+
+def with_value(source: Mapping, key: str, value: Any) -> dict:
+    """A copy of a scenario dict with one dotted key set; missing objects on the way are created.
+
+    >>> with_value({"client": {}, "server": {}}, "client.socket.TCP_KEEPIDLE", 60)["client"]
+    {'socket': {'TCP_KEEPIDLE': 60}}
+    """
+    out = copy.deepcopy(dict(source))
+    node: Any = out
+    parts = split_key(key)
+    for i, p in enumerate(parts[:-1]):
+        nxt = parts[i + 1]
+        if isinstance(p, int):
+            if not isinstance(node, list) or p >= len(node):
+                raise ScenarioError(key, f"no item {p} at {'.'.join(map(str, parts[:i]))}")
+            node = node[p]
+        else:
+            if not isinstance(node, dict):
+                raise ScenarioError(key, f"{'.'.join(map(str, parts[:i]))} is not an object")
+            node = node.setdefault(p, [] if isinstance(nxt, int) else {})
+    last = parts[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            raise ScenarioError(key, f"no item {last}")
+        node[last] = value
+    else:
+        node[last] = value
+    return out

@@ -1,0 +1,182 @@
+"""Plotly figures from a result: the timeline with one lane per side and layer.
+
+plotly is imported lazily (``import kalab`` stays numpy-only).  The figure has
+a *fixed* set of traces (:data:`TRACES`), so a widget can update it in place
+with :func:`update_timeline` inside ``fig.batch_update()`` -- the pattern of the
+plotly FigureWidget docs.
+
+Lanes, top to bottom: client program, client TCP, path, server TCP, server
+program.  Every probe, retransmission, alive message, RST and FIN is a marker;
+fault intervals are shaded; each death is a star with a bar from its nominal
+time ``at_s`` to ``latest_s`` (timer slack).  Long runs stay readable: the view
+starts zoomed on the interesting part, and a lane with thousands of markers of
+one kind is aggregated into bins ("512 probes").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .result import Result
+
+LANES = ["client app", "client tcp", "path", "server tcp", "server app"]
+
+#: (name, event kinds, marker symbol, colour).  Order and count are fixed.
+TRACES: list[tuple[str, tuple[str, ...], str, str]] = [
+    ("keepalive probe", ("keepalive_probe",), "circle-open", "#1f77b4"),
+    ("keepalive answered", ("keepalive_ack",), "circle", "#9ecae1"),
+    ("retransmission", ("retransmit", "tlp", "syn_retransmit"), "x", "#d62728"),
+    ("data", ("data_sent", "send"), "square", "#7f7f7f"),
+    ("ssh alive message", ("alive_sent", "alive_answer", "alive_reply"), "diamond", "#9467bd"),
+    ("RST", ("rst_sent", "rst_received", "middlebox_rst"), "triangle-down", "#e377c2"),
+    ("FIN / TIME_WAIT", ("fin_sent", "fin_received", "time_wait", "time_wait_end", "fin_wait_2"),
+     "triangle-right", "#2ca02c"),
+    ("path", ("dropped", "mapping_expired", "link_down", "link_up"), "line-ns-open", "#8c564b"),
+    ("other", (), "circle-dot", "#bcbd22"),
+    ("death", ("died",), "star", "#000000"),
+]
+_KIND_TO_TRACE = {k: i for i, (_, kinds, _, _) in enumerate(TRACES) for k in kinds}
+MAX_MARKERS_PER_LANE = 300
+
+
+def lane_of(event) -> str:
+    if event.side == "path":
+        return "path"
+    return f"{event.side} {'tcp' if event.layer == 'tcp' else 'app'}"
+
+
+def _go():
+    import plotly.graph_objects as go
+    return go
+
+
+def _aggregate(xs: list[float], texts: list[str], limit: int) -> tuple[list[float], list[str]]:
+    """Keep at most ``limit`` markers: bin by time and say how many each stands for."""
+    if len(xs) <= limit:
+        return xs, texts
+    x = np.asarray(xs)
+    edges = np.linspace(x.min(), x.max(), limit + 1)
+    idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, limit - 1)
+    out_x, out_t = [], []
+    for b in np.unique(idx):
+        sel = np.nonzero(idx == b)[0]
+        out_x.append(float(x[sel[0]]))
+        out_t.append(f"{len(sel)} x {texts[sel[0]].split(':')[0]} between {x[sel[0]]:.1f} and {x[sel[-1]]:.1f} s")
+    return out_x, out_t
+
+
+def trace_data(result: Result) -> list[dict[str, Any]]:
+    """x, y, hover text (and death error bars) for each of :data:`TRACES`, from a result."""
+    buckets: list[dict[str, list]] = [{"x": [], "y": [], "text": []} for _ in TRACES]
+    for e in result.events:
+        i = _KIND_TO_TRACE.get(e.kind)
+        if i is None:
+            if e.kind in ("established", "syn_sent", "acked", "timeout", "connect_timeout", "keepalive_timeout",
+                          "retransmission_timeout", "syn_timeout", "crash", "reboot", "up", "killed", "sleep",
+                          "wake", "close", "closed", "fin_wait2_timeout"):
+                i = _KIND_TO_TRACE.get("other", len(TRACES) - 2)
+            else:
+                continue
+        if e.kind == "died":
+            continue  # deaths come from the side results (with their slack window)
+        b = buckets[i]
+        b["x"].append(e.t_s)
+        b["y"].append(lane_of(e))
+        b["text"].append(f"{e.kind}: {e.detail}" if e.detail else e.kind)
+    out = []
+    for i, b in enumerate(buckets):
+        xs, ys, ts = b["x"], b["y"], b["text"]
+        if len(xs) > MAX_MARKERS_PER_LANE:
+            nx, ny, nt = [], [], []
+            for lane in LANES:
+                sel = [k for k, y in enumerate(ys) if y == lane]
+                ax, at = _aggregate([xs[k] for k in sel], [ts[k] for k in sel], MAX_MARKERS_PER_LANE)
+                nx += ax
+                ny += [lane] * len(ax)
+                nt += at
+            xs, ys, ts = nx, ny, nt
+        out.append({"x": xs, "y": ys, "text": ts})
+    deaths = out[-1]
+    plus = []
+    for side in ("client", "server"):
+        r = result.side(side)
+        if r.fate == "died":
+            deaths["x"].append(r.at_s)
+            deaths["y"].append(f"{side} app")
+            deaths["text"].append(f"{side} dies by {r.by}" + (f": {r.sees}" if r.sees else "")
+                                  + f" (nominal {r.at_s:g} s, latest {r.latest_s:g} s)")
+            plus.append((r.latest_s or r.at_s) - r.at_s)
+    deaths["error_plus"] = plus
+    return out
+
+
+def fault_spans(result: Result, until_s: float) -> list[tuple[float, float, str]]:
+    """(start, end, label) of every outage/sleep/down interval, from the timeline."""
+    spans, open_ = [], {}
+    for e in result.events:
+        if e.kind == "link_down":
+            open_["link"] = (e.t_s, "link down")
+        elif e.kind == "link_up" and "link" in open_:
+            s, lab = open_.pop("link")
+            spans.append((s, e.t_s, lab))
+        elif e.kind in ("sleep", "reboot"):
+            open_[e.side] = (e.t_s, f"{e.side} {e.kind}")
+        elif e.kind in ("wake", "up") and e.side in open_:
+            s, lab = open_.pop(e.side)
+            spans.append((s, e.t_s, lab))
+        elif e.kind == "crash":
+            spans.append((e.t_s, until_s, f"{e.side} crashed"))
+    spans += [(s, until_s, lab) for s, lab in open_.values()]
+    return spans
+
+
+def interesting_range(result: Result) -> tuple[float, float]:
+    """The default x range: from 0 to a little after the last thing that decides the outcome."""
+    key = [e.t_s for e in result.events if e.kind in ("died", "link_down", "link_up", "crash", "reboot", "sleep",
+                                                       "wake", "mapping_expired", "rst_sent", "middlebox_rst")]
+    key += [result.side(s).latest_s for s in ("client", "server") if result.side(s).latest_s is not None]
+    if not key:
+        # Nothing decisive happened: show the first stretch that has activity, not days of repetition.
+        ts = [e.t_s for e in result.events]
+        end = min(result.until_s, ts[min(len(ts) - 1, 40)] if ts else result.until_s)
+        return (0.0, max(end, 1.0) * 1.05)
+    end = max(key)
+    return (-0.02 * max(end, 1.0), max(end, 1.0) * 1.08)
+
+
+def timeline_figure(result: Result, title: str | None = None, widget: bool = False):
+    """The timeline as a ``go.Figure`` (or ``go.FigureWidget`` with ``widget=True``)."""
+    go = _go()
+    fig = (go.FigureWidget if widget else go.Figure)()
+    for (name, _, symbol, colour) in TRACES:
+        size = 14 if name == "death" else 9
+        fig.add_trace(go.Scatter(x=[], y=[], mode="markers", name=name, hovertext=[], hoverinfo="text+x",
+                                 marker=dict(symbol=symbol, color=colour, size=size, line=dict(width=1.5))))
+    fig.update_layout(height=380, margin=dict(l=90, r=20, t=60, b=40), legend=dict(orientation="h", y=-0.2),
+                      xaxis=dict(title="time since the connection was established [s]"),
+                      yaxis=dict(categoryorder="array", categoryarray=list(reversed(LANES)), type="category"),
+                      template="plotly_white")
+    update_timeline(fig, result, title)
+    return fig
+
+
+def update_timeline(fig, result: Result, title: str | None = None) -> None:
+    """Replace the data of the fixed traces (call inside ``fig.batch_update()`` for widgets)."""
+    data = trace_data(result)
+    for tr, d in zip(fig.data, data):
+        tr.x, tr.y, tr.hovertext = d["x"], d["y"], d["text"]
+    death = fig.data[-1]
+    plus = data[-1].get("error_plus", [])
+    death.error_x = dict(type="data", symmetric=False, array=plus, arrayminus=[0] * len(plus), thickness=3,
+                         width=6, color="#000000")
+    spans = fault_spans(result, result.until_s)
+    fig.layout.shapes = [dict(type="rect", xref="x", yref="paper", x0=s, x1=e, y0=0, y1=1,
+                              fillcolor="#f4cccc", opacity=0.45, line=dict(width=0), layer="below")
+                         for s, e, _ in spans]
+    fig.layout.annotations = [dict(x=s, y=1.02, xref="x", yref="paper", text=lab, showarrow=False,
+                                   xanchor="left", font=dict(size=10, color="#a94442")) for s, _, lab in spans]
+    fig.layout.xaxis.range = list(interesting_range(result))
+    if title is not None:
+        fig.layout.title = dict(text=title, font=dict(size=13), x=0.01)

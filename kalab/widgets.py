@@ -1,0 +1,190 @@
+"""Sliders -> scenario -> simulate -> timeline, for the notebooks.
+
+The logic lives in kalab (``simulate``, ``explain.verdict``, ``plot``); this
+module only wires ipywidgets to it.  :class:`Explorer` keeps one plotly
+``FigureWidget`` with a fixed set of traces and updates it in place.  Tests
+drive it without a browser: ``ex.set("client.socket.TCP_KEEPIDLE", 60)``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .explain import verdict
+from .plot import timeline_figure, update_timeline
+from .scenario import load, split_key, with_value
+from .simulate import simulate
+from .units import format_duration
+
+
+@dataclass(frozen=True)
+class Control:
+    """One knob: the scenario key it sets, how it is labelled, and its range.
+
+    ``options`` makes a dropdown; otherwise a slider from ``lo`` to ``hi`` by ``step``.
+    """
+
+    key: str
+    label: str
+    lo: float = 0
+    hi: float = 100
+    step: float = 1
+    options: tuple | None = None
+
+
+def control(key: str, lo: float = 0, hi: float = 100, step: float = 1, label: str | None = None,
+            options: Sequence | None = None) -> Control:
+    """A control labelled with the real knob name and unit, e.g. ``TCP_USER_TIMEOUT [ms]``."""
+    return Control(key, label or default_label(key), lo, hi, step, tuple(options) if options else None)
+
+
+def default_label(key: str) -> str:
+    from . import native
+    parts = split_key(key)
+    name = str(parts[-1])
+    for tables in native.TABLES.values():
+        for table in tables.values():
+            if name in table:
+                unit = table[name].unit
+                return name if unit in ("count", "bool", "ports") else f"{name} [{unit}]"
+    if name.endswith("_s"):
+        return f"{key} [s]"
+    if name.endswith("Interval") or name == "ConnectTimeout":
+        return f"{name} [s]"
+    return name
+
+
+def effective_value(source: Mapping, key: str) -> Any:
+    """The value a key has in a scenario: as given, or the effective default the model uses.
+
+    ``client.socket.TCP_KEEPIDLE`` absent -> the sysctl or OS default, in the option's native
+    unit; ``client.app.options.ServerAliveCountMax`` absent -> 3.
+    """
+    node: Any = source
+    for p in split_key(key):
+        try:
+            node = node[p]
+        except (KeyError, IndexError, TypeError):
+            break
+    else:
+        return node
+    from . import native, scenario as scn
+    from .units import UNIT_SECONDS
+    parts = split_key(key)
+    sc = load(source)
+    if parts[0] == "path" and len(parts) == 4 and parts[1] == "middleboxes":
+        return getattr(sc.path.middleboxes[parts[2]], str(parts[3]))
+    if parts[0] in ("client", "server") and len(parts) == 2:
+        host = sc.host(parts[0])
+        if parts[1] == "kernel":
+            return f"{host.kernel[0]}.{host.kernel[1]}"
+        if parts[1] in ("os", "hz", "monotime_phase_s"):
+            return getattr(host, str(parts[1]))
+    if parts[0] in ("client", "server") and len(parts) == 3 and parts[1] == "app" and parts[2] == "version":
+        v = sc.host(parts[0]).app.version
+        return f"{v[0]}.{v[1]}"
+    if parts[0] in ("client", "server") and len(parts) >= 3:
+        host = sc.host(parts[0])
+        name = str(parts[-1])
+        if parts[1] in ("sysctl", "socket"):
+            spec = native.TABLES[host.os][parts[1]].get(name)
+            if spec is not None and hasattr(host.tcp, spec.field):
+                v = getattr(host.tcp, spec.field)
+                if spec.unit in ("count", "bool"):
+                    return int(v)
+                return v / UNIT_SECONDS[spec.unit] if spec.unit in UNIT_SECONDS else v
+        if parts[1] == "app" and parts[2] == "options":
+            table = scn.SSH_OPTIONS if host.app.kind == "ssh" else scn.SSHD_OPTIONS
+            row = table.get(name.lower())
+            if row is not None:
+                v = getattr(host.app, row[1])
+                return ("yes" if v else "no") if row[2] == "yesno" else v
+    raise KeyError(f"{key}: not in the scenario and no default known; give the scenario a value for it")
+
+
+class Explorer:
+    """An interactive timeline for one scenario with sliders for some of its keys."""
+
+    def __init__(self, scenario: Mapping, controls: Sequence[Control], title: str | None = None) -> None:
+        import ipywidgets as w
+        self.base = dict(scenario)
+        load(self.base)  # fail early, with the scenario's own error
+        self.controls = list(controls)
+        self.title = title
+        self.values = {c.key: effective_value(self.base, c.key) for c in self.controls}
+        self.scenario = self._build()
+        self.result = simulate(self.scenario)
+        self.fig = timeline_figure(self.result, title=self._verdict(), widget=True)
+        self.verdict = w.HTML(self._verdict_html())
+        self.last_update_s = 0.0
+        self.sliders = {}
+        for c in self.controls:
+            v = self.values[c.key]
+            if c.options:
+                s = w.Dropdown(options=list(c.options), value=v, description=c.label)
+            elif float(c.step).is_integer() and float(c.lo).is_integer():
+                s = w.IntSlider(value=int(v), min=int(c.lo), max=int(c.hi), step=int(c.step), description=c.label,
+                                continuous_update=False)
+            else:
+                s = w.FloatSlider(value=float(v), min=c.lo, max=c.hi, step=c.step, description=c.label,
+                                  continuous_update=False)
+            s.style.description_width = "initial"
+            s.layout.width = "520px"
+            s.observe(self._on_change(c.key), names="value")
+            self.sliders[c.key] = s
+        self.widget = w.VBox([*self.sliders.values(), self.verdict, self.fig])
+
+    # -- model
+    def _build(self) -> dict:
+        sc = self.base
+        for k, v in self.values.items():
+            sc = with_value(sc, k, v)
+        return sc
+
+    def _verdict(self) -> str:
+        return verdict(load(self.scenario), self.result)
+
+    def _verdict_html(self) -> str:
+        parts = []
+        for side in ("client", "server"):
+            r = self.result.side(side)
+            if r.fate == "died":
+                window = f" (real kernel: by {format_duration(r.latest_s)})" if r.latest_s - r.at_s > 1e-6 else ""
+                parts.append(f"<b>{side}</b> dies at <b>{format_duration(r.at_s)}</b>{window} by "
+                             f"<code>{r.by}</code>" + (f": <i>{r.sees}</i>" if r.sees else ""))
+            else:
+                parts.append(f"<b>{side}</b>: {r.fate.replace('_', '-')}")
+        return "<br>".join(parts)
+
+    def _on_change(self, key: str):
+        def handler(change):
+            self.set(key, change["new"], _from_widget=True)
+        return handler
+
+    def set(self, key: str, value: Any, _from_widget: bool = False) -> None:
+        """Set a control's value (as a user moving the slider would) and update the figure."""
+        if not _from_widget and key in self.sliders:
+            self.sliders[key].value = value  # fires the observer, which calls back here
+            return
+        t0 = time.perf_counter()
+        self.values[key] = value
+        self.scenario = self._build()
+        self.result = simulate(self.scenario)
+        with self.fig.batch_update():
+            update_timeline(self.fig, self.result, title=self._verdict())
+        self.verdict.value = self._verdict_html()
+        self.last_update_s = time.perf_counter() - t0
+
+    def death_at(self, side: str) -> float | None:
+        return self.result.side(side).at_s
+
+    def _ipython_display_(self):  # pragma: no cover - needs a frontend
+        from IPython.display import display
+        display(self.widget)
+
+
+def explore(scenario: Mapping, *controls: Control, title: str | None = None) -> Explorer:
+    """Build an :class:`Explorer` (display it as the last expression of a cell)."""
+    return Explorer(scenario, controls, title)

@@ -1,0 +1,146 @@
+"""Notebooks: committed clean, importing only from kalab, executed top to bottom, headlines checked.
+
+Each notebook runs headless (nbclient) within 30 s; the cells tagged "headline" must print what
+the model says for the same scenarios (computed here with kalab, not typed in).
+"""
+
+import ast
+import json
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+import kalab
+from kalab import format_duration
+from kalab.mechanisms import tcp_retransmit, time_wait
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+REQUIRED = ["00-start-here", "01-idle-peer", "02-data-in-flight", "03-ssh-drops", "04-server-beliefs",
+            "05-middleboxes", "06-time-wait", "07-who-first", "08-measured"]
+_executed: dict = {}
+
+
+def test_the_nine_notebooks_exist_and_titles_are_questions():
+    assert [p.stem for p in NOTEBOOKS][:len(REQUIRED)] == REQUIRED
+    for p in NOTEBOOKS:
+        first = nbformat.read(p, 4).cells[0]
+        assert first.cell_type == "markdown" and first.source.startswith("# ")
+        title = first.source.splitlines()[0]
+        assert title.endswith("?") or "vs" in title, title
+        for part in ("What you'll do", "What you'll learn", "What you need", "Time to learn"):
+            assert part in first.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_clean_with_kalab_imports_only_and_no_defs(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        assert not cell.get("outputs") and cell.get("execution_count") is None, "outputs must be stripped"
+        src = "".join(cell["source"])
+        tree = ast.parse(src)
+        for node in ast.walk(tree):
+            assert not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Lambda)), "no logic in notebooks"
+            if isinstance(node, ast.Import):
+                assert all(a.name.split(".")[0] == "kalab" for a in node.names)
+            if isinstance(node, ast.ImportFrom):
+                assert (node.module or "").split(".")[0] == "kalab"
+    text = path.read_text()
+    assert "On your own" in text
+
+
+def _execute(path: Path):
+    nb = nbformat.read(path, 4)
+    t0 = time.monotonic()
+    NotebookClient(nb, timeout=30, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb, time.monotonic() - t0
+
+
+@pytest.fixture(scope="session")
+def executed():
+    if not _executed:
+        with ThreadPoolExecutor(3) as ex:
+            _executed.update(zip([p.stem for p in NOTEBOOKS], ex.map(_execute, NOTEBOOKS)))
+    return _executed
+
+
+def headlines(nb) -> str:
+    out = []
+    for cell in nb.cells:
+        if "headline" in cell.metadata.get("tags", []):
+            out += [o.get("text", "") for o in cell.outputs if o.output_type == "stream"]
+    return "".join(out)
+
+
+@pytest.mark.parametrize("name", [p.stem for p in NOTEBOOKS])
+def test_notebook_runs_top_to_bottom_within_30_s(executed, name):
+    nb, seconds = executed[name]
+    print(f"{name}: {seconds:.1f} s")
+    assert seconds < 30
+    for cell in nb.cells:
+        assert not any(o.output_type == "error" for o in cell.get("outputs", []))
+
+
+def _sim(sc):
+    return kalab.simulate(sc)
+
+
+def expected_headlines():
+    ex = {n: json.loads((ROOT / "examples" / f"{n}.json").read_text()) for n in
+          ("linux-defaults-2h11m15s", "ssh-serveralive-15-cable-unplugged", "retransmission-tcp-retries2-default",
+           "transient-glitch-survived", "user-timeout-below-keepidle", "aws-nat-idle-ssh", "fresh-data-every-15-minutes",
+           "sshd-9.2-clientalive-doubled")}
+    ssh = _sim(ex["ssh-serveralive-15-cable-unplugged"])
+    glitch = _sim(ex["transient-glitch-survived"])
+    acked = [e.detail for e in glitch.events if e.kind == "acked"][0]
+    sshd = ex["sshd-9.2-clientalive-doubled"]
+    measured = kalab.load_measurements(ROOT / "data" / "measured")
+    agree = sum(kalab.compare(kalab.simulate(m["scenario"]), m)["ok"] for m in measured.values())
+    return {
+        "00-start-here": [f"ssh gives up after {format_duration(ssh.client.at_s)}",
+                          f"sshd gives up after {format_duration(ssh.server.at_s)}"],
+        "01-idle-peer": [f"Linux gives up after {format_duration(_sim(ex['linux-defaults-2h11m15s']).client.at_s)}",
+                         "(7875 s)", "half_open"],
+        "02-data-in-flight": [f"= {tcp_retransmit.tcp_model_timeout_s(15)} s",
+                              format_duration(_sim(ex["retransmission-tcp-retries2-default"]).client.at_s), acked,
+                              f"dies at {_sim(ex['user-timeout-below-keepidle']).client.at_s} s after 1 probe"],
+        "03-ssh-drops": [f"ssh gives up at {ssh.client.at_s} s"],
+        "04-server-beliefs": [f"9.2: sshd ends the session at {_sim(sshd).server.at_s:g} s"],
+        "05-middleboxes": [f"expires at {[e.t_s for e in _sim(ex['aws-nat-idle-ssh']).events if e.kind == 'mapping_expired'][0]:g} s"],
+        "06-time-wait": [f"{time_wait.max_connection_rate_per_s():.1f} new connections per second", "macos           TIME_WAIT 30 s"],
+        "07-who-first": [f"finds out at {format_duration(_sim(ex['fresh-data-every-15-minutes']).client.at_s)}"],
+        "08-measured": [f"{agree} of {len(measured)} agree"],
+    }
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_headline_numbers_are_the_models(executed, name):
+    text = headlines(executed[name][0])
+    for want in expected_headlines()[name]:
+        assert want in text, f"{name}: expected {want!r} in\n{text}"
+
+
+def test_binder_pins_satisfy_the_package_ranges():
+    """One dependency truth: Binder's exact pins must fall inside pyproject's ranges."""
+    import tomllib
+    from packaging.requirements import Requirement
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    ranges = {Requirement(r).name: Requirement(r).specifier
+              for r in pyproject["project"]["dependencies"] + pyproject["project"]["optional-dependencies"]["notebook"]}
+    pins = {}
+    for line in (ROOT / "binder" / "requirements.txt").read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)==([\w.]+)", line.strip())
+        if m:
+            pins[m.group(1).lower()] = m.group(2)
+    assert set(ranges) <= set(pins), "every notebook dependency is pinned for Binder"
+    for name, spec in ranges.items():
+        assert spec.contains(pins[name]), f"{name}=={pins[name]} outside {spec}"
+    assert "." in (ROOT / "binder" / "requirements.txt").read_text().split(), "Binder installs the package itself"

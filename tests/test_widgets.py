@@ -1,0 +1,67 @@
+"""The interactive figure, driven without a browser."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import kalab
+from kalab import plot
+from kalab.widgets import control, effective_value, explore
+
+ROOT = Path(__file__).resolve().parent.parent
+SSH = json.loads((ROOT / "examples" / "ssh-serveralive-15-cable-unplugged.json").read_text())
+
+
+def test_moving_a_slider_moves_the_death_marker():
+    ex = explore(SSH, control("client.app.options.ServerAliveInterval", 0, 120),
+                 control("client.app.options.ServerAliveCountMax", 0, 10))
+    before = list(ex.fig.data[-1].x)
+    ex.sliders["client.app.options.ServerAliveInterval"].value = 30   # as a user would
+    after = list(ex.fig.data[-1].x)
+    assert before[0] == 60 and after[0] == 120
+    assert "2 min" in ex.verdict.value
+    assert ex.last_update_s > 0
+
+
+def test_figure_keeps_a_fixed_set_of_traces():
+    ex = explore(SSH, control("client.app.options.ServerAliveCountMax", 0, 10))
+    n = len(ex.fig.data)
+    ex.set("client.app.options.ServerAliveCountMax", 0)
+    assert len(ex.fig.data) == n == len(plot.TRACES)
+
+
+def test_labels_use_the_real_knob_names_and_units():
+    assert control("client.socket.TCP_USER_TIMEOUT").label == "TCP_USER_TIMEOUT [ms]"
+    assert control("client.sysctl.net.ipv4.tcp_keepalive_time").label == "net.ipv4.tcp_keepalive_time [s]"
+    assert control("client.socket.TCP_KEEPCNT").label == "TCP_KEEPCNT"
+    assert control("client.app.options.ServerAliveInterval").label == "ServerAliveInterval [s]"
+
+
+def test_sliders_start_at_the_effective_defaults():
+    sc = {"client": {}, "server": {}}
+    assert effective_value(sc, "client.socket.TCP_KEEPIDLE") == 7200
+    assert effective_value({"client": {"app": {"kind": "ssh"}}, "server": {}},
+                           "client.app.options.ServerAliveCountMax") == 3
+    with pytest.raises(KeyError):
+        effective_value(sc, "faults.0.for_s")
+
+
+def test_faults_are_shaded_and_deaths_carry_their_slack_window():
+    r = kalab.simulate(json.loads((ROOT / "examples" / "linux-defaults-2h11m15s.json").read_text()))
+    fig = plot.timeline_figure(r)
+    death = fig.data[-1]
+    i = list(death.y).index("client app")
+    assert death.x[i] == 7875 and death.error_x.array[i] == pytest.approx(r.client.latest_s - 7875)
+    assert fig.layout.shapes and fig.layout.xaxis.range[1] > r.client.latest_s
+
+
+def test_thousands_of_probes_are_aggregated_and_the_view_is_zoomed():
+    r = kalab.simulate({"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 75, "TCP_KEEPINTVL": 75}},
+                        "server": {}, "until_s": 5 * 86400})
+    data = plot.trace_data(r)
+    probes = data[0]
+    assert sum(1 for e in r.events if e.kind == "keepalive_probe") > 5000
+    assert len(probes["x"]) <= plot.MAX_MARKERS_PER_LANE * len(plot.LANES)
+    assert any(t.split()[0].isdigit() and int(t.split()[0]) > 1 for t in probes["text"])
+    assert plot.interesting_range(r)[1] < 86400
