@@ -143,7 +143,13 @@ def interesting_range(result: Result) -> tuple[float, float]:
         end = min(result.until_s, ts[min(len(ts) - 1, 40)] if ts else result.until_s)
         return (0.0, max(end, 1.0) * 1.05)
     end = max(key)
-    return (-0.02 * max(end, 1.0), max(end, 1.0) * 1.08)
+    deaths = sorted(result.side(s).latest_s for s in ("client", "server") if result.side(s).fate == "died"
+                    and result.side(s).by not in ("host.crash", "host.reboot", "app.exit"))  # the fault itself
+    if len(deaths) == 2 and deaths[1] > 5 * deaths[0] + 60:
+        # Two stories on very different scales (ssh after a minute, the kernel after hours):
+        # open on the first; the other is announced at the edge (zoom out to see it).
+        end = max(deaths[0], max((t for t in key if t <= deaths[0] * 1.2), default=deaths[0]))
+    return (-0.02 * max(end, 1.0), max(end, 1.0) * 1.12)
 
 
 def timeline_figure(result: Result, title: str | None = None, widget: bool = False):
@@ -175,8 +181,17 @@ def update_timeline(fig, result: Result, title: str | None = None) -> None:
     fig.layout.shapes = [dict(type="rect", xref="x", yref="paper", x0=s, x1=e, y0=0, y1=1,
                               fillcolor="#f4cccc", opacity=0.45, line=dict(width=0), layer="below")
                          for s, e, _ in spans]
-    fig.layout.annotations = [dict(x=s, y=1.02, xref="x", yref="paper", text=lab, showarrow=False,
-                                   xanchor="left", font=dict(size=10, color="#a94442")) for s, _, lab in spans]
-    fig.layout.xaxis.range = list(interesting_range(result))
+    x0, x1 = interesting_range(result)
+    notes = [dict(x=s, y=1.02, xref="x", yref="paper", text=lab, showarrow=False,
+                  xanchor="left", font=dict(size=10, color="#a94442")) for s, _, lab in spans if s <= x1]
+    for side in ("client", "server"):
+        r = result.side(side)
+        if r.fate == "died" and r.at_s > x1:
+            from .units import format_duration
+            notes.append(dict(x=1.0, y=f"{side} app", xref="paper", yref="y", xanchor="right", showarrow=False,
+                              text=f"{side} dies at {format_duration(r.at_s)} \u2192 (zoom out)",
+                              font=dict(size=11)))
+    fig.layout.annotations = notes
+    fig.layout.xaxis.range = [x0, x1]
     if title is not None:
         fig.layout.title = dict(text=title, font=dict(size=13), x=0.01)

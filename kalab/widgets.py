@@ -116,7 +116,7 @@ class Explorer:
         self.values = {c.key: effective_value(self.base, c.key) for c in self.controls}
         self.scenario = self._build()
         self.result = simulate(self.scenario)
-        self.fig = timeline_figure(self.result, title=self._verdict(), widget=True)
+        self.fig = timeline_figure(self.result, title=self._title(), widget=True)
         self.verdict = w.HTML(self._verdict_html())
         self.last_update_s = 0.0
         self.sliders = {}
@@ -146,6 +146,9 @@ class Explorer:
     def _verdict(self) -> str:
         return verdict(load(self.scenario), self.result)
 
+    def _title(self) -> str:
+        return self.title or self.base.get("name") or "timeline"
+
     def _verdict_html(self) -> str:
         parts = []
         for side in ("client", "server"):
@@ -173,7 +176,7 @@ class Explorer:
         self.scenario = self._build()
         self.result = simulate(self.scenario)
         with self.fig.batch_update():
-            update_timeline(self.fig, self.result, title=self._verdict())
+            update_timeline(self.fig, self.result, title=self._title())
         self.verdict.value = self._verdict_html()
         self.last_update_s = time.perf_counter() - t0
 
