@@ -32,3 +32,13 @@ def check_mechanism(your_answer: str, scenario: Mapping, side: str = "client") -
     ok = your_answer == r.by
     print(("Right: " if ok else f"Not quite: you said {your_answer!r}; ") + f"the {side} ends by {r.by!r}.")
     return ok
+
+
+def check_number(your_answer, model_value: float, what: str = "the model's value", rel_tolerance: float = 0.01) -> bool:
+    """Compare a student's number with a value kalab computes (never a typed-in answer)."""
+    if your_answer is None:
+        print(f"Not answered yet: {what} is {model_value:.4g}.")
+        return False
+    ok = abs(float(your_answer) - model_value) <= rel_tolerance * max(abs(model_value), 1e-9)
+    print(("Right: " if ok else f"Not quite: you said {float(your_answer):.4g}; ") + f"{what} is {model_value:.4g}.")
+    return ok
