@@ -220,12 +220,9 @@ def _native_values(d: Any, path: str, table: dict, os_name: str, kernel: tuple[i
         elif spec.unit == "ports":
             out[spec.field] = _port_range(value, key)
         else:
-            v = _number(value, key, spec.lo, spec.hi, integer=spec.unit in ("count", "ms", "us", "s")
-                        and isinstance(value, int), unit="" if spec.unit == "count" else spec.unit,
+            # Every sysctl, socket option and registry value here is an integer in its native unit.
+            v = _number(value, key, spec.lo, spec.hi, integer=True, unit="" if spec.unit == "count" else spec.unit,
                         source=spec.source)
-            if spec.unit == "count" and not float(v).is_integer():
-                raise ScenarioError(key, f"must be a whole number, got {value!r}", value=value,
-                                    allowed=spec.describe_range())
             out[spec.field] = spec.to_internal(v)
     return out
 
