@@ -15,9 +15,10 @@ from .errors import ScenarioError
 from .result import BY, Event, Result, SideResult
 from .scenario import Scenario, load, load_file, loads
 from .simulate import simulate
+from .sweep import SweepResult, sweep
 from .units import format_duration, parse_duration
 
 __version__ = "0.1.0"
 
-__all__ = ["simulate", "compare", "as_result", "load_measurements", "Scenario", "Result", "SideResult", "Event", "ScenarioError", "BY", "load", "loads",
+__all__ = ["simulate", "sweep", "SweepResult", "compare", "as_result", "load_measurements", "Scenario", "Result", "SideResult", "Event", "ScenarioError", "BY", "load", "loads",
            "load_file", "format_duration", "parse_duration", "__version__"]

@@ -1,0 +1,305 @@
+"""What-if sweeps: the answer of :func:`kalab.simulate` over whole grids of settings.
+
+``sweep(scenario, {"client.socket.TCP_KEEPIDLE": range(1, 3601), "faults.0.for_s": np.geomspace(1, 3600, 50)})``
+returns, for every grid point, what ``simulate()`` would say for that scenario: per side the
+nominal and latest time of death (NaN where the side does not die), the mechanism and the fate,
+as arrays shaped like the grid (axes in the order given).
+
+Exact by construction: a point is computed by a vectorized closed form only when it belongs to a
+family whose formula is proven equal to the simulator (property test
+``tests/test_sweep.py``); every other point is simulated.  Families so far:
+
+* **keepalive** -- client with Linux keepalive (and ``TCP_USER_TIMEOUT``), plain programs, an
+  idle connection, the server without keepalive, no middlebox, and one fault that starts no
+  later than the first probe: ``link_down`` (transient or permanent), ``host_crash`` or
+  ``host_reboot`` of the server.  Probe ``k`` goes out at ``I + (k-1) V``; it is answered once
+  the path is back; without an answer the kernel gives up at ``I + N V`` (or, with
+  ``TCP_USER_TIMEOUT``, at ``I + V max(1, ceil((UT - I) / V)))``; the RST it sends reaches the
+  server if the link is up again; a rebooted server answers the first probe with RST.
+  Lateness: ``granularity(I) + j granularity(V)`` after ``j`` probe intervals
+  (:mod:`kalab.slack`).
+
+The grid is processed in chunks, so memory stays proportional to the result.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from itertools import product
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from . import native
+from .errors import ScenarioError
+from .mechanisms import tcp_keepalive as ka
+from .result import BY, FATES
+from .scenario import load, split_key, with_value
+from .simulate import simulate
+from .slack import timer_slack_s_array
+
+BY_CODES = [None] + sorted(BY)
+FATE_CODES = list(FATES)
+CHUNK_POINTS = 1 << 18
+
+
+@dataclass(frozen=True)
+class Axis:
+    key: str
+    values: np.ndarray
+    unit: str
+
+
+class SweepResult:
+    """Arrays shaped like the grid: ``res["client"]["at_s"]``, ``["latest_s"]``, ``["by"]``, ``["fate"]``."""
+
+    def __init__(self, axes: list[Axis], data: dict, stats: dict) -> None:
+        self.axes = tuple(axes)
+        self.shape = tuple(len(a.values) for a in axes)
+        self._data = data
+        self.stats = stats
+
+    def __getitem__(self, side: str) -> dict[str, np.ndarray]:
+        d = self._data[side]
+        return {"at_s": d["at_s"], "latest_s": d["latest_s"],
+                "by": np.asarray(BY_CODES, dtype=object)[d["by"]],
+                "fate": np.asarray(FATE_CODES, dtype=object)[d["fate"]]}
+
+    def codes(self, side: str) -> dict[str, np.ndarray]:
+        """The compact form: ``by`` and ``fate`` as small integer codes (see ``BY_CODES``/``FATE_CODES``)."""
+        return self._data[side]
+
+    def to_pandas(self):
+        """A long-form DataFrame, one row per point (pandas is optional, not a dependency)."""
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("to_pandas() needs pandas (pip install pandas)") from None
+        grids = np.meshgrid(*[a.values for a in self.axes], indexing="ij")
+        cols = {a.key: g.ravel() for a, g in zip(self.axes, grids)}
+        for side in ("client", "server"):
+            for field, arr in self[side].items():
+                cols[f"{side}.{field}"] = arr.ravel()
+        return pd.DataFrame(cols)
+
+
+# ---------------------------------------------------------------- axes
+
+def _unit_of(key: str) -> str:
+    name = str(split_key(key)[-1])
+    for tables in native.TABLES.values():
+        for table in tables.values():
+            if name in table:
+                return table[name].unit
+    if name.endswith("_s") or name.endswith("Interval") or name == "ConnectTimeout":
+        return "s"
+    if name.endswith("_ms"):
+        return "ms"
+    return ""
+
+
+def _axes(base: Mapping, axes: Mapping[str, Iterable]) -> list[Axis]:
+    out = []
+    for key, values in axes.items():
+        if not isinstance(key, str):
+            raise ScenarioError(str(key), "axis keys are dotted scenario keys, e.g. 'client.socket.TCP_KEEPIDLE'")
+        vals = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+        if vals.ndim != 1 or vals.size == 0:
+            raise ScenarioError(key, "an axis needs a non-empty, one-dimensional range of values", value=list(vals[:5]))
+        for v in np.unique(vals) if vals.dtype.kind in "iuf" else vals:
+            # Each distinct value must make a valid scenario: the same errors as a scenario file.
+            load(with_value(base, key, v.item() if hasattr(v, "item") else v))
+        out.append(Axis(key, vals, _unit_of(key)))
+    return out
+
+
+# ---------------------------------------------------------------- the keepalive family
+
+KA_KEYS = {"client.socket.TCP_KEEPIDLE", "client.socket.TCP_KEEPINTVL", "client.socket.TCP_KEEPCNT",
+           "client.socket.TCP_USER_TIMEOUT", "client.sysctl.net.ipv4.tcp_keepalive_time",
+           "client.sysctl.net.ipv4.tcp_keepalive_intvl", "client.sysctl.net.ipv4.tcp_keepalive_probes",
+           "faults.0.at_s", "faults.0.for_s", "faults.0.down_s", "path.rtt_ms", "until_s"}
+
+
+def _keepalive_family(base: Mapping, axes: list[Axis]) -> bool:
+    """Does every point of this grid belong to the keepalive family (apart from the per-point condition)?"""
+    if any(a.key not in KA_KEYS for a in axes):
+        return False
+    sc = load(base)
+    c, s = sc.client, sc.server
+    if sc.start != "established" or sc.traffic or sc.path.middleboxes or len(sc.faults) != 1:
+        return False
+    if c.os != "linux" or s.os != "linux" or c.app.kind != "plain" or s.app.kind != "plain":
+        return False
+    if not c.tcp.keepalive_enabled or s.tcp.keepalive_enabled or c.tcp.keepalive_rule != "linux":
+        return False
+    f = sc.faults[0]
+    if f.kind == "link_down":
+        return True
+    return f.kind in ("host_crash", "host_reboot") and f.side == "server"
+
+
+def _value(base: Mapping, key: str, cols: dict, n: int):
+    """Per-point values of a key: from an axis column, else the scenario's scalar (or None)."""
+    if key in cols:
+        return cols[key]
+    node: Any = base
+    for p in split_key(key):
+        try:
+            node = node[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _keepalive_chunk(base: Mapping, cols: dict, n: int, hz: int):
+    """Closed forms for one chunk; returns (eligible mask, per-side field arrays)."""
+    sc = load(base)
+    t = sc.client.tcp
+
+    def eff(sock_key, sysctl_key, default):
+        v = _value(base, f"client.socket.{sock_key}", cols, n)
+        if v is None:
+            v = _value(base, f"client.sysctl.{sysctl_key}", cols, n)
+        return np.broadcast_to(np.asarray(default if v is None else v, dtype=float), (n,))
+
+    idle = eff("TCP_KEEPIDLE", "net.ipv4.tcp_keepalive_time", t.keepalive_idle_s)
+    intvl = eff("TCP_KEEPINTVL", "net.ipv4.tcp_keepalive_intvl", t.keepalive_intvl_s)
+    cnt = eff("TCP_KEEPCNT", "net.ipv4.tcp_keepalive_probes", t.keepalive_count)
+    ut_ms = _value(base, "client.socket.TCP_USER_TIMEOUT", cols, n)
+    ut = np.broadcast_to(np.asarray(0.0 if ut_ms is None else ut_ms, dtype=float) / 1000, (n,))
+    ut = np.ceil(ut * hz - 1e-9) / hz
+    rtt_ms = _value(base, "path.rtt_ms", cols, n)
+    h = np.broadcast_to(np.asarray(1.0 if rtt_ms is None else rtt_ms, dtype=float) / 1000 / 2, (n,))
+    until = np.broadcast_to(np.asarray(_value(base, "until_s", cols, n) or sc.until_s, dtype=float), (n,))
+    f = sc.faults[0]
+    a = np.broadcast_to(np.asarray(_value(base, "faults.0.at_s", cols, n), dtype=float), (n,))
+    if f.kind == "link_down":
+        d = _value(base, "faults.0.for_s", cols, n)
+        d = np.broadcast_to(np.asarray(np.inf if d is None else d, dtype=float), (n,))
+    elif f.kind == "host_reboot":
+        d = np.broadcast_to(np.asarray(_value(base, "faults.0.down_s", cols, n), dtype=float), (n,))
+    else:
+        d = np.full(n, np.inf)
+    back = a + d                                              # the path (or the server) answers again from here
+    eligible = a <= idle                                      # the fault starts no later than the first probe
+    if f.kind == "host_crash" or f.kind == "host_reboot":
+        eligible &= a > 0                                     # (a crash at t = 0 races the start; simulate it)
+
+    # Death by the rule (no answer at all): firing j* after the first; probes 1..j* went out before it.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        j_ut = np.maximum(1.0, np.ceil((ut - idle) / intvl - 1e-9))
+    j = np.where(ut > 0, j_ut, cnt)
+    death = idle + j * intvl
+    last_probe = idle + (j - 1) * intvl                       # the last probe before the death firing
+    slack_i = timer_slack_s_array(idle, hz)
+    slack_v = timer_slack_s_array(intvl, hz)
+    late = slack_i + j * slack_v
+    by_rule = np.where(ut > 0, BY_CODES.index("tcp.user_timeout"), BY_CODES.index("tcp.keepalive"))
+    if f.kind == "host_reboot":
+        # The first probe after the reboot is answered with RST (if the rule has not killed first).
+        k = np.maximum(1.0, np.ceil((back - idle) / intvl - 1e-9) + 1)      # first probe index at/after `back`
+        t_k = idle + (k - 1) * intvl
+        reset = (cnt >= k) & (ut <= 0) | (ut > 0) & (t_k < death)
+        reset &= np.isfinite(back)
+        c_at = np.where(reset, (t_k + h) + h, death)
+        c_late = np.where(reset, slack_i + (k - 1) * slack_v, late)
+        c_by = np.where(reset, BY_CODES.index("tcp.reset_received"), by_rule)
+        dies = np.ones(n, dtype=bool)
+    else:
+        dies = last_probe < back                               # every probe before the death went unanswered
+        if f.kind == "host_crash":
+            dies[:] = True
+        c_at, c_late, c_by = death, late, by_rule
+        reset = np.zeros(n, dtype=bool)
+    dies &= c_at <= until
+    out = {side: {"at_s": np.full(n, np.nan), "latest_s": np.full(n, np.nan), "by": np.zeros(n, dtype=np.uint8),
+                  "fate": np.full(n, FATE_CODES.index("alive"), dtype=np.uint8)} for side in ("client", "server")}
+    cl = out["client"]
+    cl["at_s"] = np.where(dies, c_at, np.nan)
+    cl["latest_s"] = np.where(dies, c_at + c_late, np.nan)
+    cl["by"] = np.where(dies, c_by, 0).astype(np.uint8)
+    cl["fate"] = np.where(dies, FATE_CODES.index("died"), FATE_CODES.index("alive")).astype(np.uint8)
+    sv = out["server"]
+    if f.kind in ("host_crash", "host_reboot"):
+        in_run = a <= until
+        sv["at_s"] = np.where(in_run, a, np.nan)
+        sv["latest_s"] = sv["at_s"]
+        sv["by"] = np.where(in_run, BY_CODES.index("host." + ("crash" if f.kind == "host_crash" else "reboot")),
+                            0).astype(np.uint8)
+        sv["fate"] = np.where(in_run, FATE_CODES.index("died"), FATE_CODES.index("alive")).astype(np.uint8)
+        cl["fate"] = np.where(~dies & in_run, FATE_CODES.index("half_open"), cl["fate"]).astype(np.uint8)
+    else:
+        # The client's RST reaches the server if the link is back when it is sent.
+        rst_arrives = dies & (death >= back) & ((death + h) <= until)
+        sv["at_s"] = np.where(rst_arrives, death + h, np.nan)
+        sv["latest_s"] = np.where(rst_arrives, death + h + late, np.nan)
+        sv["by"] = np.where(rst_arrives, BY_CODES.index("tcp.reset_received"), 0).astype(np.uint8)
+        sv["fate"] = np.where(rst_arrives, FATE_CODES.index("died"),
+                              np.where(dies, FATE_CODES.index("half_open"), FATE_CODES.index("alive"))).astype(np.uint8)
+    return eligible, out
+
+
+# ---------------------------------------------------------------- the sweep
+
+def _simulate_point(base: Mapping, axes: list[Axis], idx: tuple[int, ...]) -> dict:
+    sc = base
+    for ax, i in zip(axes, idx):
+        v = ax.values[i]
+        sc = with_value(sc, ax.key, v.item() if hasattr(v, "item") else v)
+    r = simulate(sc)
+    return {side: r.side(side) for side in ("client", "server")}
+
+
+def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | None = None,
+          chunk_points: int = CHUNK_POINTS) -> SweepResult:
+    """Answer ``scenario`` at every point of the grid ``axes`` (keys -> values), exactly as simulate() would."""
+    base = dict(scenario)
+    load(base)
+    ax = _axes(base, axes)
+    shape = tuple(len(a.values) for a in ax)
+    total = int(np.prod(shape, dtype=np.int64))
+    data = {side: {"at_s": np.full(shape, np.nan), "latest_s": np.full(shape, np.nan),
+                   "by": np.zeros(shape, dtype=np.uint8), "fate": np.zeros(shape, dtype=np.uint8)}
+            for side in ("client", "server")}
+    family = _keepalive_family(base, ax)
+    hz = load(base).client.hz
+    fallback = []
+    t0 = time.perf_counter()
+    for start in range(0, total, chunk_points):
+        flat = np.arange(start, min(total, start + chunk_points))
+        idx = np.unravel_index(flat, shape)
+        cols = {a.key: a.values[i] for a, i in zip(ax, idx)}
+        if family:
+            ok, out = _keepalive_chunk(base, cols, len(flat), hz)
+            for side in ("client", "server"):
+                for field in ("at_s", "latest_s", "by", "fate"):
+                    data[side][field].reshape(-1)[flat[ok]] = out[side][field][ok]
+            fallback.extend(flat[~ok].tolist())
+        else:
+            fallback.extend(flat.tolist())
+    vectorized = total - len(fallback)
+    show = progress if progress is not None else (len(fallback) > 2000 and sys.stderr.isatty())
+    t1 = time.perf_counter()
+    for n, f in enumerate(fallback):
+        res = _simulate_point(base, ax, np.unravel_index(f, shape))
+        for side, r in res.items():
+            data[side]["at_s"].reshape(-1)[f] = np.nan if r.at_s is None else r.at_s
+            data[side]["latest_s"].reshape(-1)[f] = np.nan if r.latest_s is None else r.latest_s
+            data[side]["by"].reshape(-1)[f] = BY_CODES.index(r.by)
+            data[side]["fate"].reshape(-1)[f] = FATE_CODES.index(r.fate)
+        if show and (n % 500 == 0 or n == len(fallback) - 1):
+            print(f"\rsweep: simulating {n + 1}/{len(fallback)} points outside the vectorized families",
+                  end="", file=sys.stderr, flush=True)
+    if show and fallback:
+        print(file=sys.stderr)
+    stats = {"points": total, "vectorized": vectorized, "simulated": len(fallback),
+             "vectorized_s": t1 - t0, "simulated_s": time.perf_counter() - t1}
+    return SweepResult(ax, data, stats)
+
+
+def grid(*values: Iterable) -> Iterable[tuple]:
+    """All combinations, in the order :func:`sweep` lays them out (handy in tests)."""
+    return product(*values)
