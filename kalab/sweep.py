@@ -141,8 +141,8 @@ def _keepalive_family(base: Mapping, axes: list[Axis]) -> bool:
     return f.kind in ("host_crash", "host_reboot") and f.side == "server"
 
 
-def _value(base: Mapping, key: str, cols: dict, n: int):
-    """Per-point values of a key: from an axis column, else the scenario's scalar (or None)."""
+def _value(base: Mapping, key: str, cols: dict, n: int = 0):
+    """Values of a key: an axis (shaped to broadcast over the grid), else the scenario's scalar (or None)."""
     if key in cols:
         return cols[key]
     node: Any = base
@@ -154,8 +154,16 @@ def _value(base: Mapping, key: str, cols: dict, n: int):
     return node
 
 
+def _u8(code: int) -> np.uint8:
+    return np.uint8(code)
+
+
 def _keepalive_chunk(base: Mapping, cols: dict, n: int, hz: int):
-    """Closed forms for one chunk; returns (eligible mask, per-side field arrays)."""
+    """Closed forms for one block of the grid; ``cols`` hold each axis shaped to broadcast.
+
+    Returns (eligible mask, per-side field arrays), all broadcastable to the block's shape:
+    per-axis quantities (slack, the effective settings) are computed once per axis value.
+    """
     sc = load(base)
     t = sc.client.tcp
 
@@ -163,30 +171,31 @@ def _keepalive_chunk(base: Mapping, cols: dict, n: int, hz: int):
         v = _value(base, f"client.socket.{sock_key}", cols, n)
         if v is None:
             v = _value(base, f"client.sysctl.{sysctl_key}", cols, n)
-        return np.broadcast_to(np.asarray(default if v is None else v, dtype=float), (n,))
+        return np.asarray(default if v is None else v, dtype=float)
 
     idle = eff("TCP_KEEPIDLE", "net.ipv4.tcp_keepalive_time", t.keepalive_idle_s)
     intvl = eff("TCP_KEEPINTVL", "net.ipv4.tcp_keepalive_intvl", t.keepalive_intvl_s)
     cnt = eff("TCP_KEEPCNT", "net.ipv4.tcp_keepalive_probes", t.keepalive_count)
     ut_ms = _value(base, "client.socket.TCP_USER_TIMEOUT", cols, n)
-    ut = np.broadcast_to(np.asarray(0.0 if ut_ms is None else ut_ms, dtype=float) / 1000, (n,))
+    ut = np.asarray(0.0 if ut_ms is None else ut_ms, dtype=float) / 1000
     ut = np.ceil(ut * hz - 1e-9) / hz
     rtt_ms = _value(base, "path.rtt_ms", cols, n)
-    h = np.broadcast_to(np.asarray(1.0 if rtt_ms is None else rtt_ms, dtype=float) / 1000 / 2, (n,))
-    until = np.broadcast_to(np.asarray(_value(base, "until_s", cols, n) or sc.until_s, dtype=float), (n,))
+    h = np.asarray(1.0 if rtt_ms is None else rtt_ms, dtype=float) / 1000 / 2
+    u = _value(base, "until_s", cols, n)
+    until = np.asarray(sc.until_s if u is None else u, dtype=float)
     f = sc.faults[0]
-    a = np.broadcast_to(np.asarray(_value(base, "faults.0.at_s", cols, n), dtype=float), (n,))
+    a = np.asarray(_value(base, "faults.0.at_s", cols, n), dtype=float)
     if f.kind == "link_down":
         d = _value(base, "faults.0.for_s", cols, n)
-        d = np.broadcast_to(np.asarray(np.inf if d is None else d, dtype=float), (n,))
+        d = np.asarray(np.inf if d is None else d, dtype=float)
     elif f.kind == "host_reboot":
-        d = np.broadcast_to(np.asarray(_value(base, "faults.0.down_s", cols, n), dtype=float), (n,))
+        d = np.asarray(_value(base, "faults.0.down_s", cols, n), dtype=float)
     else:
-        d = np.full(n, np.inf)
+        d = np.asarray(np.inf)
     back = a + d                                              # the path (or the server) answers again from here
     eligible = a <= idle                                      # the fault starts no later than the first probe
     if f.kind == "host_crash" or f.kind == "host_reboot":
-        eligible &= a > 0                                     # (a crash at t = 0 races the start; simulate it)
+        eligible = eligible & (a > 0)                         # (a crash at t = 0 races the start; simulate it)
 
     # Death by the rule (no answer at all): firing j* after the first; probes 1..j* went out before it.
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -197,31 +206,29 @@ def _keepalive_chunk(base: Mapping, cols: dict, n: int, hz: int):
     slack_i = timer_slack_s_array(idle, hz)
     slack_v = timer_slack_s_array(intvl, hz)
     late = slack_i + j * slack_v
-    by_rule = np.where(ut > 0, BY_CODES.index("tcp.user_timeout"), BY_CODES.index("tcp.keepalive"))
+    by_rule = np.where(ut > 0, _u8(BY_CODES.index("tcp.user_timeout")), _u8(BY_CODES.index("tcp.keepalive")))
     if f.kind == "host_reboot":
         # The first probe after the reboot is answered with RST (if the rule has not killed first).
         k = np.maximum(1.0, np.ceil((back - idle) / intvl - 1e-9) + 1)      # first probe index at/after `back`
         t_k = idle + (k - 1) * intvl
-        reset = (cnt >= k) & (ut <= 0) | (ut > 0) & (t_k < death)
-        reset &= np.isfinite(back)
+        reset = ((cnt >= k) & (ut <= 0) | (ut > 0) & (t_k < death)) & np.isfinite(back)
         c_at = np.where(reset, (t_k + h) + h, death)
         c_late = np.where(reset, slack_i + (k - 1) * slack_v, late)
-        c_by = np.where(reset, BY_CODES.index("tcp.reset_received"), by_rule)
-        dies = np.ones(n, dtype=bool)
+        c_by = np.where(reset, _u8(BY_CODES.index("tcp.reset_received")), by_rule)
+        dies = np.asarray(True)
+    elif f.kind == "host_crash":
+        c_at, c_late, c_by = death, late, by_rule
+        dies = np.asarray(True)
     else:
         dies = last_probe < back                               # every probe before the death went unanswered
-        if f.kind == "host_crash":
-            dies[:] = True
         c_at, c_late, c_by = death, late, by_rule
-        reset = np.zeros(n, dtype=bool)
-    dies &= c_at <= until
-    out = {side: {"at_s": np.full(n, np.nan), "latest_s": np.full(n, np.nan), "by": np.zeros(n, dtype=np.uint8),
-                  "fate": np.full(n, FATE_CODES.index("alive"), dtype=np.uint8)} for side in ("client", "server")}
+    dies = dies & (c_at <= until)
+    out = {"client": {}, "server": {}}
     cl = out["client"]
     cl["at_s"] = np.where(dies, c_at, np.nan)
     cl["latest_s"] = np.where(dies, c_at + c_late, np.nan)
-    cl["by"] = np.where(dies, c_by, 0).astype(np.uint8)
-    cl["fate"] = np.where(dies, FATE_CODES.index("died"), FATE_CODES.index("alive")).astype(np.uint8)
+    cl["by"] = np.where(dies, c_by, _u8(0))
+    cl["fate"] = np.where(dies, _u8(FATE_CODES.index("died")), _u8(FATE_CODES.index("alive")))
     sv = out["server"]
     if f.kind in ("host_crash", "host_reboot"):
         in_run = a <= until
@@ -229,14 +236,14 @@ def _keepalive_chunk(base: Mapping, cols: dict, n: int, hz: int):
         sv["latest_s"] = sv["at_s"]
         sv["by"] = np.where(in_run, BY_CODES.index("host." + ("crash" if f.kind == "host_crash" else "reboot")),
                             0).astype(np.uint8)
-        sv["fate"] = np.where(in_run, FATE_CODES.index("died"), FATE_CODES.index("alive")).astype(np.uint8)
+        sv["fate"] = np.where(in_run, _u8(FATE_CODES.index("died")), _u8(FATE_CODES.index("alive")))
         cl["fate"] = np.where(~dies & in_run, FATE_CODES.index("half_open"), cl["fate"]).astype(np.uint8)
     else:
         # The client's RST reaches the server if the link is back when it is sent.
         rst_arrives = dies & (death >= back) & ((death + h) <= until)
         sv["at_s"] = np.where(rst_arrives, death + h, np.nan)
         sv["latest_s"] = np.where(rst_arrives, death + h + late, np.nan)
-        sv["by"] = np.where(rst_arrives, BY_CODES.index("tcp.reset_received"), 0).astype(np.uint8)
+        sv["by"] = np.where(rst_arrives, _u8(BY_CODES.index("tcp.reset_received")), _u8(0))
         sv["fate"] = np.where(rst_arrives, FATE_CODES.index("died"),
                               np.where(dies, FATE_CODES.index("half_open"), FATE_CODES.index("alive"))).astype(np.uint8)
     return eligible, out
@@ -266,30 +273,43 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
             for side in ("client", "server")}
     family = _keepalive_family(base, ax)
     hz = load(base).client.hz
-    fallback = []
+    fallback: list[tuple[int, ...]] = []
     t0 = time.perf_counter()
-    for start in range(0, total, chunk_points):
-        flat = np.arange(start, min(total, start + chunk_points))
-        idx = np.unravel_index(flat, shape)
-        cols = {a.key: a.values[i] for a, i in zip(ax, idx)}
-        if family:
-            ok, out = _keepalive_chunk(base, cols, len(flat), hz)
+    if family:
+        rest = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+        rows = max(1, chunk_points // max(rest, 1))
+        nd = len(shape)
+        for r0 in range(0, shape[0], rows):
+            sl = slice(r0, min(shape[0], r0 + rows))
+            block = (sl.stop - sl.start, *shape[1:])
+            cols = {}
+            for j, a in enumerate(ax):
+                v = a.values[sl] if j == 0 else a.values
+                cols[a.key] = np.asarray(v).reshape([-1 if k == j else 1 for k in range(nd)])
+            ok, out = _keepalive_chunk(base, cols, 0, hz)
+            ok = np.broadcast_to(ok, block)
+            everywhere = bool(ok.all())
             for side in ("client", "server"):
                 for field in ("at_s", "latest_s", "by", "fate"):
-                    data[side][field].reshape(-1)[flat[ok]] = out[side][field][ok]
-            fallback.extend(flat[~ok].tolist())
-        else:
-            fallback.extend(flat.tolist())
+                    if everywhere:
+                        data[side][field][sl] = out[side][field]
+                    else:
+                        np.copyto(data[side][field][sl], np.broadcast_to(out[side][field], block), where=ok)
+            if not everywhere:
+                for idx in np.argwhere(~ok):
+                    fallback.append((int(idx[0]) + r0, *map(int, idx[1:])))
+    else:
+        fallback = [tuple(map(int, i)) for i in np.ndindex(*shape)]
     vectorized = total - len(fallback)
     show = progress if progress is not None else (len(fallback) > 2000 and sys.stderr.isatty())
     t1 = time.perf_counter()
     for n, f in enumerate(fallback):
-        res = _simulate_point(base, ax, np.unravel_index(f, shape))
+        res = _simulate_point(base, ax, f)
         for side, r in res.items():
-            data[side]["at_s"].reshape(-1)[f] = np.nan if r.at_s is None else r.at_s
-            data[side]["latest_s"].reshape(-1)[f] = np.nan if r.latest_s is None else r.latest_s
-            data[side]["by"].reshape(-1)[f] = BY_CODES.index(r.by)
-            data[side]["fate"].reshape(-1)[f] = FATE_CODES.index(r.fate)
+            data[side]["at_s"][f] = np.nan if r.at_s is None else r.at_s
+            data[side]["latest_s"][f] = np.nan if r.latest_s is None else r.latest_s
+            data[side]["by"][f] = BY_CODES.index(r.by)
+            data[side]["fate"][f] = FATE_CODES.index(r.fate)
         if show and (n % 500 == 0 or n == len(fallback) - 1):
             print(f"\rsweep: simulating {n + 1}/{len(fallback)} points outside the vectorized families",
                   end="", file=sys.stderr, flush=True)
