@@ -195,3 +195,77 @@ def update_timeline(fig, result: Result, title: str | None = None) -> None:
     fig.layout.xaxis.range = [x0, x1]
     if title is not None:
         fig.layout.title = dict(text=title, font=dict(size=13), x=0.01)
+
+
+# ---------------------------------------------------------------- sweeps
+
+def _axis_title(res, key: str) -> str:
+    a = res.axis(key)
+    name = key.split(".")[-1] if "sysctl" not in key else key.split("sysctl.")[-1]
+    return f"{name} [{a.unit}]" if a.unit and a.unit not in ("count", "bool") else name
+
+
+def sweep_heatmap(res, x: str, y: str, side: str = "client", field: str = "at_s", limits=(), fixed=None,
+                  title: str | None = None):
+    """Heatmap of a side's death time over two axes, with contour lines at ``limits`` [s]."""
+    go = _go()
+    z = res.select(side, field, [y, x], fixed)
+    xs, ys = res.axis(x).values, res.axis(y).values
+    fig = go.Figure(go.Heatmap(x=xs, y=ys, z=z, colorscale="Viridis", colorbar=dict(title=f"{side} {field}"),
+                               hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{field}=%{{z:.1f}} s<extra></extra>"))
+    for lim in limits:
+        fig.add_trace(go.Contour(x=xs, y=ys, z=z, showscale=False, contours=dict(start=lim, end=lim, size=1,
+                                 coloring="none", showlabels=True), line=dict(color="white", width=2),
+                                 name=f"{lim:g} s", hoverinfo="skip"))
+    fig.update_layout(title=title or f"{side} {field} (blank: does not die)", xaxis_title=_axis_title(res, x),
+                      yaxis_title=_axis_title(res, y), template="plotly_white", height=420)
+    return fig
+
+
+REGION_LABELS = ("misses a real failure", "detects in time, but dies in the outage",
+                 "detects in time and survives the outage")
+
+
+def sweep_regions(failure, outage, x: str, y: str, detect_within_s: float, failure_at_s: float = 0.0,
+                  side: str = "client", fixed=None):
+    """Region codes (0, 1, 2 = :data:`REGION_LABELS`) from two sweeps over the same axes.
+
+    ``failure``: a sweep where the peer really fails at ``failure_at_s``; ``outage``: one with a
+    transient outage.  A setting is good when it detects the failure within ``detect_within_s``
+    and survives the outage.
+    """
+    died_f = failure.select(side, "at_s", [y, x], fixed)
+    detected = np.nan_to_num(died_f - failure_at_s, nan=np.inf) <= detect_within_s
+    survived = np.isnan(outage.select(side, "at_s", [y, x], fixed))
+    return np.where(~detected, 0, np.where(survived, 2, 1))
+
+
+def sweep_region_map(failure, outage, x: str, y: str, detect_within_s: float, failure_at_s: float = 0.0,
+                     side: str = "client", fixed=None, title: str | None = None):
+    """The region map: survives / dies / detected in time, over two axes."""
+    go = _go()
+    codes = sweep_regions(failure, outage, x, y, detect_within_s, failure_at_s, side, fixed)
+    colours = ["#d9d9d9", "#fdae6b", "#31a354"]
+    scale = [[0, colours[0]], [0.33, colours[0]], [0.33, colours[1]], [0.66, colours[1]], [0.66, colours[2]],
+             [1, colours[2]]]
+    labels = np.asarray(REGION_LABELS, dtype=object)[codes]
+    fig = go.Figure(go.Heatmap(x=failure.axis(x).values, y=failure.axis(y).values, z=codes, zmin=0, zmax=2,
+                               colorscale=scale, customdata=labels, showscale=False,
+                               hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>%{{customdata}}<extra></extra>"))
+    for code, (label, colour) in enumerate(zip(REGION_LABELS, colours)):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker=dict(color=colour, size=12,
+                                 symbol="square"), name=f"{label} ({int((codes == code).sum())})"))
+    fig.update_layout(title=title or f"detect within {detect_within_s:g} s and survive the outage",
+                      xaxis_title=_axis_title(failure, x), yaxis_title=_axis_title(failure, y),
+                      template="plotly_white", height=420, legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def sweep_line(res, x: str, side: str = "client", field: str = "at_s", fixed=None, title: str | None = None):
+    """A line over one axis: a side's death time (gaps where it does not die)."""
+    go = _go()
+    y = res.select(side, field, [x], fixed)
+    fig = go.Figure(go.Scatter(x=res.axis(x).values, y=y, mode="lines+markers", name=f"{side} {field}"))
+    fig.update_layout(title=title or f"{side} {field} over {x}", xaxis_title=_axis_title(res, x),
+                      yaxis_title=f"{side} {field} [s]", template="plotly_white", height=360)
+    return fig

@@ -67,6 +67,28 @@ class SweepResult:
                 "by": np.asarray(BY_CODES, dtype=object)[d["by"]],
                 "fate": np.asarray(FATE_CODES, dtype=object)[d["fate"]]}
 
+    def axis(self, key: str) -> Axis:
+        for a in self.axes:
+            if a.key == key:
+                return a
+        raise KeyError(f"{key} is not an axis of this sweep: {[a.key for a in self.axes]}")
+
+    def select(self, side: str, field: str, keep: list[str], fixed: Mapping[str, Any] | None = None) -> np.ndarray:
+        """The ``field`` of ``side`` over the axes ``keep`` (in that order); other axes held at ``fixed``
+        values (the nearest grid value; the first value when not given)."""
+        arr = self[side][field]
+        fixed = dict(fixed or {})
+        index: list[Any] = []
+        for a in self.axes:
+            if a.key in keep:
+                index.append(slice(None))
+            else:
+                v = fixed.get(a.key, a.values[0])
+                index.append(int(np.argmin(np.abs(a.values.astype(float) - float(v)))))
+        out = arr[tuple(index)]
+        order = [k for k in (a.key for a in self.axes) if k in keep]
+        return np.transpose(out, [order.index(k) for k in keep])
+
     def codes(self, side: str) -> dict[str, np.ndarray]:
         """The compact form: ``by`` and ``fate`` as small integer codes (see ``BY_CODES``/``FATE_CODES``)."""
         return self._data[side]

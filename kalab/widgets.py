@@ -37,7 +37,8 @@ class Control:
 def control(key: str, lo: float = 0, hi: float = 100, step: float = 1, label: str | None = None,
             options: Sequence | None = None) -> Control:
     """A control labelled with the real knob name and unit, e.g. ``TCP_USER_TIMEOUT [ms]``."""
-    return Control(key, label or default_label(key), lo, hi, step, tuple(options) if options else None)
+    plain = key.split(":", 1)[-1]
+    return Control(key, label or default_label(plain), lo, hi, step, tuple(options) if options else None)
 
 
 def default_label(key: str) -> str:
@@ -191,3 +192,75 @@ class Explorer:
 def explore(scenario: Mapping, *controls: Control, title: str | None = None) -> Explorer:
     """Build an :class:`Explorer` (display it as the last expression of a cell)."""
     return Explorer(scenario, controls, title)
+
+
+class RegionExplorer:
+    """Sliders for the remaining parameters above a live region map (two sweeps over the same axes).
+
+    ``failure`` and ``outage`` are scenarios: the peer really fails in the first, the path is only
+    interrupted in the second; a grid setting is good when it detects the failure within
+    ``detect_within_s`` and survives the outage.  A slider sets its key in both scenarios, or in
+    one when the key is prefixed ``failure:`` or ``outage:`` (e.g. ``outage:faults.0.for_s``).
+    """
+
+    def __init__(self, failure: Mapping, outage: Mapping, x: tuple[str, Sequence], y: tuple[str, Sequence],
+                 detect_within_s: float, controls: Sequence[Control], failure_at_s: float = 0.0) -> None:
+        import ipywidgets as w
+        import plotly.graph_objects as go
+        from .plot import sweep_region_map
+        self.failure, self.outage = dict(failure), dict(outage)
+        self.x, self.y = x, y
+        self.detect_within_s, self.failure_at_s = detect_within_s, failure_at_s
+        self.controls = list(controls)
+        self.values = {c.key: effective_value(self._target(c.key)[0], self._target(c.key)[1]) for c in self.controls}
+        fig = sweep_region_map(*self._sweeps(), x[0], y[0], detect_within_s, failure_at_s)
+        self.fig = go.FigureWidget(fig)
+        self.sliders = {}
+        for c in self.controls:
+            s = w.IntSlider(value=int(self.values[c.key]), min=int(c.lo), max=int(c.hi), step=int(c.step),
+                            description=c.label, continuous_update=False, style={"description_width": "initial"},
+                            layout=w.Layout(width="520px"))
+            s.observe(lambda ch, key=c.key: self.set(key, ch["new"], _from_widget=True), names="value")
+            self.sliders[c.key] = s
+        self.widget = w.VBox([*self.sliders.values(), self.fig])
+
+    def _target(self, key: str) -> tuple[Mapping, str]:
+        if key.startswith("outage:"):
+            return self.outage, key[len("outage:"):]
+        if key.startswith("failure:"):
+            return self.failure, key[len("failure:"):]
+        return self.failure, key
+
+    def _sweeps(self):
+        from .sweep import sweep
+        fa, ou = self.failure, self.outage
+        for k, v in self.values.items():
+            if not k.startswith("outage:"):
+                fa = with_value(fa, k.removeprefix("failure:"), v)
+            if not k.startswith("failure:"):
+                ou = with_value(ou, k.removeprefix("outage:"), v)
+        axes = {self.x[0]: self.x[1], self.y[0]: self.y[1]}
+        self.last = (sweep(fa, axes), sweep(ou, axes))
+        return self.last
+
+    def codes(self):
+        from .plot import sweep_regions
+        return sweep_regions(*self.last, self.x[0], self.y[0], self.detect_within_s, self.failure_at_s)
+
+    def set(self, key: str, value: Any, _from_widget: bool = False) -> None:
+        if not _from_widget and key in self.sliders:
+            self.sliders[key].value = value
+            return
+        from .plot import REGION_LABELS
+        self.values[key] = value
+        self._sweeps()
+        codes = self.codes()
+        with self.fig.batch_update():
+            self.fig.data[0].z = codes
+            self.fig.data[0].customdata = __import__("numpy").asarray(REGION_LABELS, dtype=object)[codes]
+            for i, label in enumerate(REGION_LABELS):
+                self.fig.data[1 + i].name = f"{label} ({int((codes == i).sum())})"
+
+    def _ipython_display_(self):  # pragma: no cover - needs a frontend
+        from IPython.display import display
+        display(self.widget)

@@ -22,7 +22,7 @@ from kalab.mechanisms import tcp_retransmit, time_wait
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 REQUIRED = ["00-start-here", "01-idle-peer", "02-data-in-flight", "03-ssh-drops", "04-server-beliefs",
-            "05-middleboxes", "06-time-wait", "07-who-first", "08-measured"]
+            "05-middleboxes", "06-time-wait", "07-who-first", "08-measured", "09-what-if"]
 _executed: dict = {}
 
 
@@ -103,6 +103,18 @@ def expected_headlines():
     acked = [e.detail for e in glitch.events if e.kind == "acked"][0]
     sshd = ex["sshd-9.2-clientalive-doubled"]
     measured = kalab.load_measurements(ROOT / "data" / "measured")
+    import numpy as np
+    from kalab.plot import sweep_regions
+    from kalab.scenario import with_value
+    base = {"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPCNT": 3}}, "server": {}, "until_s": 100000}
+    axes = {"client.socket.TCP_KEEPIDLE": np.arange(1, 61), "client.socket.TCP_KEEPINTVL": np.arange(10, 301, 10)}
+    out = kalab.sweep(with_value(base, "faults", [{"kind": "link_down", "at_s": 1, "for_s": 300}]), axes)
+    crash = kalab.sweep(with_value(base, "faults", [{"kind": "host_crash", "side": "server", "at_s": 1}]), axes)
+    reboot = kalab.sweep(with_value(base, "faults", [{"kind": "host_reboot", "side": "server", "at_s": 1,
+                                                       "down_s": 20}]), axes)
+    keys = ("client.socket.TCP_KEEPIDLE", "client.socket.TCP_KEEPINTVL")
+    crash_ok = int((sweep_regions(crash, out, *keys, 30, failure_at_s=1) == 2).sum())
+    reboot_ok = int((sweep_regions(reboot, out, *keys, 30, failure_at_s=21) == 2).sum())
     agree = sum(kalab.compare(kalab.simulate(m["scenario"]), m)["ok"] for m in measured.values())
     return {
         "00-start-here": [f"ssh gives up after {format_duration(ssh.client.at_s)}",
@@ -118,6 +130,7 @@ def expected_headlines():
         "06-time-wait": [f"{time_wait.max_connection_rate_per_s():.1f} new connections per second", "macos           TIME_WAIT 30 s"],
         "07-who-first": [f"finds out at {format_duration(_sim(ex['fresh-data-every-15-minutes']).client.at_s)}"],
         "08-measured": [f"{agree} of {len(measured)} agree"],
+        "09-what-if": [f"survive a 5-minute outage: {crash_ok} of 1800", f"survive a 5-minute outage: {reboot_ok} of 1800"],
     }
 
 

@@ -117,3 +117,33 @@ def test_bad_axes_get_the_same_errors_as_scenarios(axes, key, fragment):
     with pytest.raises(ScenarioError) as e:
         sweep({"client": {"socket": {"SO_KEEPALIVE": 1}}, "server": {}}, axes)
     assert e.value.key == key and fragment in str(e.value)
+
+
+def test_select_and_plots():
+    from kalab import plot
+    base = keepalive_base({"kind": "host_crash", "side": "server", "at_s": 1}, {}, {}, 1.0, 100_000)
+    axes = {"client.socket.TCP_KEEPIDLE": np.arange(1, 31), "client.socket.TCP_KEEPINTVL": np.arange(1, 11),
+            "client.socket.TCP_KEEPCNT": [2, 3]}
+    res = sweep(base, axes)
+    z = res.select("client", "at_s", ["client.socket.TCP_KEEPINTVL", "client.socket.TCP_KEEPIDLE"],
+                   {"client.socket.TCP_KEEPCNT": 3})
+    assert z.shape == (10, 30) and z[0, 0] == 1 + 3 * 1
+    heat = plot.sweep_heatmap(res, "client.socket.TCP_KEEPIDLE", "client.socket.TCP_KEEPINTVL", limits=(30, 60),
+                              fixed={"client.socket.TCP_KEEPCNT": 3})
+    assert len(heat.data) == 3 and heat.layout.xaxis.title.text == "TCP_KEEPIDLE [s]"
+    line = plot.sweep_line(res, "client.socket.TCP_KEEPIDLE", fixed={"client.socket.TCP_KEEPINTVL": 5})
+    assert list(line.data[0].y) == list(res.select("client", "at_s", ["client.socket.TCP_KEEPIDLE"],
+                                                   {"client.socket.TCP_KEEPINTVL": 5}))
+
+
+def test_to_pandas_gives_a_frame_or_says_pandas_is_needed():
+    """pandas is optional: a DataFrame when it is installed, a clear ImportError otherwise."""
+    import importlib.util
+    base = keepalive_base({"kind": "link_down", "at_s": 1, "for_s": None}, {}, {}, 1.0, 100_000)
+    res = sweep(base, {"client.socket.TCP_KEEPIDLE": [5, 10]})
+    if importlib.util.find_spec("pandas") is None:
+        with pytest.raises(ImportError, match="pip install pandas"):
+            res.to_pandas()
+    else:
+        df = res.to_pandas()
+        assert len(df) == 2 and "client.at_s" in df

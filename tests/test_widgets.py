@@ -65,3 +65,20 @@ def test_thousands_of_probes_are_aggregated_and_the_view_is_zoomed():
     assert len(probes["x"]) <= plot.MAX_MARKERS_PER_LANE * len(plot.LANES)
     assert any(t.split()[0].isdigit() and int(t.split()[0]) > 1 for t in probes["text"])
     assert plot.interesting_range(r)[1] < 86400
+
+
+def test_region_explorer_recomputes_the_map_when_a_slider_moves():
+    import numpy as np
+    from kalab.widgets import RegionExplorer
+    base = {"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPCNT": 3}}, "server": {}, "until_s": 100000}
+    reboot = dict(base, faults=[{"kind": "host_reboot", "side": "server", "at_s": 1, "down_s": 20}])
+    outage = dict(base, faults=[{"kind": "link_down", "at_s": 1, "for_s": 300}])
+    ex = RegionExplorer(reboot, outage, ("client.socket.TCP_KEEPIDLE", np.arange(1, 61, 5)),
+                        ("client.socket.TCP_KEEPINTVL", np.arange(10, 301, 30)), 30,
+                        [control("client.socket.TCP_KEEPCNT", 1, 20), control("outage:faults.0.for_s", 10, 900, 10)],
+                        failure_at_s=21)
+    before = np.asarray(ex.fig.data[0].z).copy()
+    ex.sliders["outage:faults.0.for_s"].value = 20      # a short outage: far more settings survive it
+    after = np.asarray(ex.fig.data[0].z)
+    assert (after == 2).sum() > (before == 2).sum()
+    assert ex.sliders["outage:faults.0.for_s"].description == "faults.0.for_s [s]"
