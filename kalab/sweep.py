@@ -52,6 +52,26 @@ class Axis:
     unit: str
 
 
+class SideView(Mapping):
+    """One side's fields; ``by`` and ``fate`` are decoded to names only when asked for (big grids)."""
+
+    def __init__(self, d: dict) -> None:
+        self._d = d
+
+    def __getitem__(self, field: str) -> np.ndarray:
+        if field == "by":
+            return np.asarray(BY_CODES, dtype=object)[self._d["by"]]
+        if field == "fate":
+            return np.asarray(FATE_CODES, dtype=object)[self._d["fate"]]
+        return self._d[field]
+
+    def __iter__(self):
+        return iter(("at_s", "latest_s", "by", "fate"))
+
+    def __len__(self) -> int:
+        return 4
+
+
 class SweepResult:
     """Arrays shaped like the grid: ``res["client"]["at_s"]``, ``["latest_s"]``, ``["by"]``, ``["fate"]``."""
 
@@ -61,11 +81,8 @@ class SweepResult:
         self._data = data
         self.stats = stats
 
-    def __getitem__(self, side: str) -> dict[str, np.ndarray]:
-        d = self._data[side]
-        return {"at_s": d["at_s"], "latest_s": d["latest_s"],
-                "by": np.asarray(BY_CODES, dtype=object)[d["by"]],
-                "fate": np.asarray(FATE_CODES, dtype=object)[d["fate"]]}
+    def __getitem__(self, side: str) -> "SideView":
+        return SideView(self._data[side])
 
     def axis(self, key: str) -> Axis:
         for a in self.axes:
@@ -282,17 +299,55 @@ def _simulate_point(base: Mapping, axes: list[Axis], idx: tuple[int, ...]) -> di
     return {side: r.side(side) for side in ("client", "server")}
 
 
+FIELDS = {"at_s": np.float64, "latest_s": np.float64, "by": np.uint8, "fate": np.uint8}
+
+
+class _DiskArray:
+    """A result field written slab by slab into an ``.npy`` file with plain writes.
+
+    (Writing through a memory map would keep every dirty page resident; plain writes keep the
+    process's memory at one slab, whatever the grid size.)
+    """
+
+    def __init__(self, path, shape, dtype) -> None:
+        self.path, self.shape, self.dtype = path, shape, np.dtype(dtype)
+        m = np.lib.format.open_memmap(path, mode="w+", dtype=self.dtype, shape=shape)
+        self.offset = m.offset
+        del m
+        self.f = open(path, "r+b")
+
+    def write_flat(self, start: int, values: np.ndarray) -> None:
+        self.f.seek(self.offset + start * self.dtype.itemsize)
+        self.f.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
+
+    def close(self) -> np.ndarray:
+        self.f.close()
+        return np.load(self.path, mmap_mode="r")
+
+
 def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | None = None,
-          chunk_points: int = CHUNK_POINTS) -> SweepResult:
-    """Answer ``scenario`` at every point of the grid ``axes`` (keys -> values), exactly as simulate() would."""
+          chunk_points: int = CHUNK_POINTS, out: str | None = None) -> SweepResult:
+    """Answer ``scenario`` at every point of the grid ``axes`` (keys -> values), exactly as simulate() would.
+
+    ``out``: a directory; the result arrays are then written there (``client.at_s.npy`` ...) slab by
+    slab and returned memory-mapped, so memory stays bounded for any grid size (10^8 points and more).
+    """
     base = dict(scenario)
     load(base)
     ax = _axes(base, axes)
     shape = tuple(len(a.values) for a in ax)
     total = int(np.prod(shape, dtype=np.int64))
-    data = {side: {"at_s": np.full(shape, np.nan), "latest_s": np.full(shape, np.nan),
-                   "by": np.zeros(shape, dtype=np.uint8), "fate": np.zeros(shape, dtype=np.uint8)}
-            for side in ("client", "server")}
+    disk = None
+    if out is not None:
+        import os
+        os.makedirs(out, exist_ok=True)
+        disk = {side: {f: _DiskArray(os.path.join(out, f"{side}.{f}.npy"), shape, dt) for f, dt in FIELDS.items()}
+                for side in ("client", "server")}
+        data = None
+    else:
+        data = {side: {"at_s": np.full(shape, np.nan), "latest_s": np.full(shape, np.nan),
+                       "by": np.zeros(shape, dtype=np.uint8), "fate": np.zeros(shape, dtype=np.uint8)}
+                for side in ("client", "server")}
     family = _keepalive_family(base, ax)
     hz = load(base).client.hz
     fallback: list[tuple[int, ...]] = []
@@ -308,15 +363,19 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
             for j, a in enumerate(ax):
                 v = a.values[sl] if j == 0 else a.values
                 cols[a.key] = np.asarray(v).reshape([-1 if k == j else 1 for k in range(nd)])
-            ok, out = _keepalive_chunk(base, cols, 0, hz)
+            ok, res = _keepalive_chunk(base, cols, 0, hz)
             ok = np.broadcast_to(ok, block)
             everywhere = bool(ok.all())
             for side in ("client", "server"):
-                for field in ("at_s", "latest_s", "by", "fate"):
-                    if everywhere:
-                        data[side][field][sl] = out[side][field]
+                for field in FIELDS:
+                    if disk is not None:
+                        # Ineligible points are written too (as computed) and overwritten by the fallback.
+                        disk[side][field].write_flat(r0 * (total // shape[0]),
+                                                     np.broadcast_to(res[side][field], block).ravel())
+                    elif everywhere:
+                        data[side][field][sl] = res[side][field]
                     else:
-                        np.copyto(data[side][field][sl], np.broadcast_to(out[side][field], block), where=ok)
+                        np.copyto(data[side][field][sl], np.broadcast_to(res[side][field], block), where=ok)
             if not everywhere:
                 for idx in np.argwhere(~ok):
                     fallback.append((int(idx[0]) + r0, *map(int, idx[1:])))
@@ -328,15 +387,21 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
     for n, f in enumerate(fallback):
         res = _simulate_point(base, ax, f)
         for side, r in res.items():
-            data[side]["at_s"][f] = np.nan if r.at_s is None else r.at_s
-            data[side]["latest_s"][f] = np.nan if r.latest_s is None else r.latest_s
-            data[side]["by"][f] = BY_CODES.index(r.by)
-            data[side]["fate"][f] = FATE_CODES.index(r.fate)
+            vals = {"at_s": np.nan if r.at_s is None else r.at_s,
+                    "latest_s": np.nan if r.latest_s is None else r.latest_s,
+                    "by": BY_CODES.index(r.by), "fate": FATE_CODES.index(r.fate)}
+            for field, v in vals.items():
+                if disk is not None:
+                    disk[side][field].write_flat(int(np.ravel_multi_index(f, shape)), np.asarray([v]))
+                else:
+                    data[side][field][f] = v
         if show and (n % 500 == 0 or n == len(fallback) - 1):
             print(f"\rsweep: simulating {n + 1}/{len(fallback)} points outside the vectorized families",
                   end="", file=sys.stderr, flush=True)
     if show and fallback:
         print(file=sys.stderr)
+    if disk is not None:
+        data = {side: {f: d.close() for f, d in fields.items()} for side, fields in disk.items()}
     stats = {"points": total, "vectorized": vectorized, "simulated": len(fallback),
              "vectorized_s": t1 - t0, "simulated_s": time.perf_counter() - t1}
     return SweepResult(ax, data, stats)
