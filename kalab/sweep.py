@@ -217,7 +217,6 @@ def _keepalive_chunk(base: Mapping, cols: dict, n: int, hz: int):
     cnt = eff("TCP_KEEPCNT", "net.ipv4.tcp_keepalive_probes", t.keepalive_count)
     ut_ms = _value(base, "client.socket.TCP_USER_TIMEOUT", cols, n)
     ut = np.asarray(0.0 if ut_ms is None else ut_ms, dtype=float) / 1000
-    ut = np.ceil(ut * hz - 1e-9) / hz
     rtt_ms = _value(base, "path.rtt_ms", cols, n)
     h = np.asarray(1.0 if rtt_ms is None else rtt_ms, dtype=float) / 1000 / 2
     u = _value(base, "until_s", cols, n)
@@ -236,10 +235,8 @@ def _keepalive_chunk(base: Mapping, cols: dict, n: int, hz: int):
     if f.kind == "host_crash" or f.kind == "host_reboot":
         eligible = eligible & (a > 0)                         # (a crash at t = 0 races the start; simulate it)
 
-    # Death by the rule (no answer at all): firing j* after the first; probes 1..j* went out before it.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        j_ut = np.maximum(1.0, np.ceil((ut - idle) / intvl - 1e-9))
-    j = np.where(ut > 0, j_ut, cnt)
+    # Death by the rule (no answer at all): j intervals after keepidle; probes 1..j went out before it.
+    j = ka.linux_keepalive_intervals(idle, intvl, cnt, ut, hz)
     death = idle + j * intvl
     last_probe = idle + (j - 1) * intvl                       # the last probe before the death firing
     slack_i = timer_slack_s_array(idle, hz)

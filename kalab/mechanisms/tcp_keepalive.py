@@ -138,23 +138,34 @@ def solaris_keepalive_fire(*, elapsed_s: float, idle_s: float, abort_s: float,
 # Closed forms (numpy-broadcasting), checked against the event simulator.
 # --------------------------------------------------------------------------
 
+def linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int = 250):
+    """How many probe intervals after ``keepidle`` the Linux rule gives up (arrays broadcast).
+
+    Without ``TCP_USER_TIMEOUT``: ``probes`` (the firing that finds ``probes_out >= probes``).
+    With ``UT > 0`` (count ignored, at least one probe): ``max(1, ceil((UT - idle) / intvl))``,
+    UT rounded up to jiffies.  Probes ``1..j`` go out at ``idle + (k - 1) * intvl``.
+    """
+    idle = np.asarray(idle_s, dtype=float)
+    intvl = np.asarray(intvl_s, dtype=float)
+    ut = np.ceil(np.asarray(user_timeout_s, dtype=float) * hz - 1e-9) / hz
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k_ut = np.maximum(1.0, np.ceil((ut - idle) / intvl - 1e-9))
+    return np.where(ut > 0, k_ut, np.asarray(probes, dtype=float))
+
+
 def linux_keepalive_death_s(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int = 250):
     """Nominal death time [s] after the last received segment, Linux rule.
 
-    Without ``TCP_USER_TIMEOUT``: ``idle + probes * intvl``.
-    With ``UT > 0`` (count ignored, at least one probe):
-    ``idle + intvl * max(1, ceil((UT - idle) / intvl))``, UT rounded up to jiffies.
+    ``idle + j * intvl`` with ``j`` from :func:`linux_keepalive_intervals`:
+    without ``TCP_USER_TIMEOUT`` ``idle + probes * intvl``; with ``UT > 0``
+    ``idle + intvl * max(1, ceil((UT - idle) / intvl))``.
 
     Worked defaults: ``7200 + 9 * 75 = 7875 s`` (2 h 11 min 15 s).
     Source: timers.md §1 "Summary formulas"; ``tcp_keepalive_timer``.
     Scalars or arrays broadcast (pvlib style).
     """
-    idle = np.asarray(idle_s, dtype=float)
-    intvl = np.asarray(intvl_s, dtype=float)
-    n = np.asarray(probes, dtype=float)
-    ut = np.ceil(np.asarray(user_timeout_s, dtype=float) * hz - 1e-9) / hz
-    k_ut = np.maximum(1.0, np.ceil((ut - idle) / intvl - 1e-9))
-    out = np.where(ut > 0, idle + intvl * k_ut, idle + n * intvl)
+    j = linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s, hz)
+    out = np.asarray(idle_s, dtype=float) + j * np.asarray(intvl_s, dtype=float)
     return out if out.ndim else float(out)
 
 
