@@ -41,7 +41,7 @@ def bench(label: str, scenario, repeat: int) -> None:
 
 
 def main() -> None:
-    bench(LONG["name"], LONG, 15)
+    bench(LONG["name"], LONG, 25)
     for name in ("ssh-serveralive-15-cable-unplugged", "user-timeout-below-keepidle", "graceful-close-time-wait",
                  "aws-nat-idle-ssh", "syn-timeout-6.18", "linux-defaults-2h11m15s"):
         bench(name, json.loads((ROOT / "examples" / f"{name}.json").read_text()), 50)

@@ -169,12 +169,12 @@ class World:
                     self.log("path", "path", "middlebox_rst", f"middlebox {st.index} answers {seg.describe()} with RST")
                     rst = Segment(src=seg.dst, dst=seg.src, seq=seg.ack or 0, ack=seg.seq + seg.length, rst=True,
                                   label="middlebox_rst")
-                    self.engine.at(self.engine.now + self.one_way_s, eng.DELIVER, self._deliver, rst, True)
+                    self.engine.at_fixed(self.engine.now + self.one_way_s, eng.DELIVER, self._deliver, rst, True)
                 else:
                     self._drop(seg, f"middlebox {st.index} mapping expired")
                 return
             self._refresh(st, seg)
-        self.engine.at(self.engine.now + self.one_way_s, eng.DELIVER, self._deliver, seg, False)
+        self.engine.at_fixed(self.engine.now + self.one_way_s, eng.DELIVER, self._deliver, seg, False)
 
     def _drop(self, seg: Segment, why: str) -> None:
         self.log("path", "path", "dropped", f"{seg.src}->{seg.dst} {seg.label}: {why}")
