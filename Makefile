@@ -17,8 +17,9 @@ $(STAMP): $(PY) pyproject.toml binder/requirements.txt
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# As root (containers, VMs) JupyterLab needs --allow-root; Binder and hubs run as a user.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/
 
 # Debian packages for the real-kernel lab (root only; a no-op otherwise).
 system-deps:
