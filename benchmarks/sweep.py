@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 
-import kalab
 from kalab.sweep import sweep
 
 BASE = {"client": {"socket": {"SO_KEEPALIVE": 1}}, "server": {},

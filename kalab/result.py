@@ -87,10 +87,6 @@ class Result:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
-    def first_death(self) -> tuple[str, SideResult] | None:
-        deaths = [(s, self.side(s)) for s in ("client", "server") if self.side(s).fate == "died"]
-        return min(deaths, key=lambda x: x[1].at_s) if deaths else None
-
 
 def _r(x: float | None) -> float | None:
     """Round to the microsecond so float noise never reaches the JSON (determinism)."""

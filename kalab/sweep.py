@@ -27,7 +27,6 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from itertools import product
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -180,7 +179,7 @@ def _keepalive_family(base: Mapping, axes: list[Axis]) -> bool:
     return f.kind in ("host_crash", "host_reboot") and f.side == "server"
 
 
-def _value(base: Mapping, key: str, cols: dict, n: int = 0):
+def _value(base: Mapping, key: str, cols: dict):
     """Values of a key: an axis (shaped to broadcast over the grid), else the scenario's scalar (or None)."""
     if key in cols:
         return cols[key]
@@ -197,7 +196,7 @@ def _u8(code: int) -> np.uint8:
     return np.uint8(code)
 
 
-def _keepalive_chunk(base: Mapping, cols: dict, n: int, hz: int):
+def _keepalive_chunk(base: Mapping, cols: dict, hz: int):
     """Closed forms for one block of the grid; ``cols`` hold each axis shaped to broadcast.
 
     Returns (eligible mask, per-side field arrays), all broadcastable to the block's shape:
@@ -207,27 +206,27 @@ def _keepalive_chunk(base: Mapping, cols: dict, n: int, hz: int):
     t = sc.client.tcp
 
     def eff(sock_key, sysctl_key, default):
-        v = _value(base, f"client.socket.{sock_key}", cols, n)
+        v = _value(base, f"client.socket.{sock_key}", cols)
         if v is None:
-            v = _value(base, f"client.sysctl.{sysctl_key}", cols, n)
+            v = _value(base, f"client.sysctl.{sysctl_key}", cols)
         return np.asarray(default if v is None else v, dtype=float)
 
     idle = eff("TCP_KEEPIDLE", "net.ipv4.tcp_keepalive_time", t.keepalive_idle_s)
     intvl = eff("TCP_KEEPINTVL", "net.ipv4.tcp_keepalive_intvl", t.keepalive_intvl_s)
     cnt = eff("TCP_KEEPCNT", "net.ipv4.tcp_keepalive_probes", t.keepalive_count)
-    ut_ms = _value(base, "client.socket.TCP_USER_TIMEOUT", cols, n)
+    ut_ms = _value(base, "client.socket.TCP_USER_TIMEOUT", cols)
     ut = np.asarray(0.0 if ut_ms is None else ut_ms, dtype=float) / 1000
-    rtt_ms = _value(base, "path.rtt_ms", cols, n)
+    rtt_ms = _value(base, "path.rtt_ms", cols)
     h = np.asarray(1.0 if rtt_ms is None else rtt_ms, dtype=float) / 1000 / 2
-    u = _value(base, "until_s", cols, n)
+    u = _value(base, "until_s", cols)
     until = np.asarray(sc.until_s if u is None else u, dtype=float)
     f = sc.faults[0]
-    a = np.asarray(_value(base, "faults.0.at_s", cols, n), dtype=float)
+    a = np.asarray(_value(base, "faults.0.at_s", cols), dtype=float)
     if f.kind == "link_down":
-        d = _value(base, "faults.0.for_s", cols, n)
+        d = _value(base, "faults.0.for_s", cols)
         d = np.asarray(np.inf if d is None else d, dtype=float)
     elif f.kind == "host_reboot":
-        d = np.asarray(_value(base, "faults.0.down_s", cols, n), dtype=float)
+        d = np.asarray(_value(base, "faults.0.down_s", cols), dtype=float)
     else:
         d = np.asarray(np.inf)
     back = a + d                                              # the path (or the server) answers again from here
@@ -360,7 +359,7 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
             for j, a in enumerate(ax):
                 v = a.values[sl] if j == 0 else a.values
                 cols[a.key] = np.asarray(v).reshape([-1 if k == j else 1 for k in range(nd)])
-            ok, res = _keepalive_chunk(base, cols, 0, hz)
+            ok, res = _keepalive_chunk(base, cols, hz)
             ok = np.broadcast_to(ok, block)
             everywhere = bool(ok.all())
             for side in ("client", "server"):
@@ -402,8 +401,3 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
     stats = {"points": total, "vectorized": vectorized, "simulated": len(fallback),
              "vectorized_s": t1 - t0, "simulated_s": time.perf_counter() - t1}
     return SweepResult(ax, data, stats)
-
-
-def grid(*values: Iterable) -> Iterable[tuple]:
-    """All combinations, in the order :func:`sweep` lays them out (handy in tests)."""
-    return product(*values)

@@ -52,7 +52,7 @@ from pathlib import Path
 
 from ..scenario import load
 from ..simulate import simulate
-from .netns import CLIENT_ADDR, ROUTER_S_ADDR, SERVER_ADDR, LabError, Topology, sh
+from .netns import CLIENT_ADDR, SERVER_ADDR, LabError, Topology, sh
 from .pcap import classify, read_pcap
 
 #: A run longer than this (seconds of observation) must be asked for with allow_long.
@@ -506,7 +506,6 @@ def _measure(sc, src, lines, packets, fault_log, t0, real_at_t0, phase, t_end, s
     server_rsts = [pk.ts for iface, pk in packets if iface == "rs" and pk.src == SERVER_ADDR and pk.rst]
     router_rsts = []
     for iface, pk in packets:
-        to = {("rc", CLIENT_ADDR): "client", ("rs", SERVER_ADDR): "server", ("rs", ROUTER_S_ADDR): None}
         if pk.rst and iface == "rc" and pk.dst == CLIENT_ADDR and not any(abs(pk.ts - s) < 0.005 for s in server_rsts):
             router_rsts.append((pk.ts - real_at_t0, "client"))
         elif pk.rst and iface == "rs" and pk.dst == SERVER_ADDR and pk.src != CLIENT_ADDR and \

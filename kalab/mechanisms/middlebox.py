@@ -75,8 +75,3 @@ def effective_timeout_s(idle_timeout_s: float, unack_timeout_s: float | None, da
     if data_unacked and unack_timeout_s is not None and unack_timeout_s < idle_timeout_s:
         return unack_timeout_s
     return idle_timeout_s
-
-
-def survives_idle(idle_gap_s: float, timeout_s: float) -> bool:
-    """Is a mapping that saw nothing for ``idle_gap_s`` still there?  (Expires after exactly the timeout.)"""
-    return idle_gap_s < timeout_s
