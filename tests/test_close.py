@@ -49,6 +49,15 @@ def test_orphaned_fin_wait_2_lasts_tcp_fin_timeout():
     r = run({"sysctl": {"net.ipv4.tcp_fin_timeout": 30}}, {"app": {"kind": "telnetd", "flags": ["-n"]}},
             traffic=[{"at_s": 2, "from": "client", "close": True}, {"at_s": 2.0004, "from": "server", "bytes": 1}])
     assert r.client.by == "app.exit"
+    # A real orphaned FIN_WAIT_2: the server still has unacknowledged data when the client's FIN
+    # arrives, so its own FIN waits behind it -- and a second cut loses both for good.
+    r = run({"sysctl": {"net.ipv4.tcp_fin_timeout": 30}},
+            traffic=[{"at_s": 1, "from": "server"}, {"at_s": 1.6, "from": "client", "close": True}],
+            faults=[{"kind": "link_down", "at_s": 0.9, "for_s": 0.6}, {"kind": "link_down", "at_s": 1.7}], until_s=100)
+    fw2 = kinds(r, "client", "tcp", "fin_wait_2")[0]
+    gone = kinds(r, "client", "tcp", "fin_wait2_timeout")[0]
+    assert gone.t_s - fw2.t_s == pytest.approx(30.0, abs=1 / 250)   # on a jiffy boundary
+    assert not kinds(r, "client", "tcp", "rst_sent") and not kinds(r, "client", "tcp", "time_wait")
 
 
 def test_orphan_fin_retries_give_up_after_the_orphan_model():
