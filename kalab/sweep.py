@@ -6,18 +6,9 @@ nominal and latest time of death (NaN where the side does not die), the mechanis
 as arrays shaped like the grid (axes in the order given).
 
 Exact by construction: a point is computed by a vectorized closed form only when it belongs to a
-family whose formula is proven equal to the simulator (property test
-``tests/test_sweep.py``); every other point is simulated.  Families so far:
-
-* **keepalive** -- client with Linux keepalive (and ``TCP_USER_TIMEOUT``), plain programs, an
-  idle connection, the server without keepalive, no middlebox, and one fault that starts no
-  later than the first probe: ``link_down`` (transient or permanent), ``host_crash`` or
-  ``host_reboot`` of the server.  Probe ``k`` goes out at ``I + (k-1) V``; it is answered once
-  the path is back; without an answer the kernel gives up at ``I + N V`` (or, with
-  ``TCP_USER_TIMEOUT``, at ``I + V max(1, ceil((UT - I) / V)))``; the RST it sends reaches the
-  server if the link is up again; a rebooted server answers the first probe with RST.
-  Lateness: ``granularity(I) + j granularity(V)`` after ``j`` probe intervals
-  (:mod:`kalab.slack`).
+family whose formula is proven equal to the simulator (:mod:`kalab.families`: keepalive,
+retransmission, ssh ServerAlive, sshd ClientAlive, middlebox expiry; property tests in
+``tests/test_sweep.py``); every other point is simulated, with a progress bar on a terminal.
 
 The grid is processed in chunks, so memory stays proportional to the result.
 """
@@ -33,14 +24,10 @@ import numpy as np
 
 from . import native
 from .errors import ScenarioError
-from .mechanisms import tcp_keepalive as ka
-from .result import BY, FATES
+from .families import BY_CODES, FATE_CODES, family_for
 from .scenario import load, split_key, with_value
 from .simulate import simulate
-from .slack import timer_slack_s_array
 
-BY_CODES = [None] + sorted(BY)
-FATE_CODES = list(FATES)
 CHUNK_POINTS = 1 << 18
 
 
@@ -153,137 +140,6 @@ def _axes(base: Mapping, axes: Mapping[str, Iterable]) -> list[Axis]:
     return out
 
 
-# ---------------------------------------------------------------- the keepalive family
-
-KA_KEYS = {"client.socket.TCP_KEEPIDLE", "client.socket.TCP_KEEPINTVL", "client.socket.TCP_KEEPCNT",
-           "client.socket.TCP_USER_TIMEOUT", "client.sysctl.net.ipv4.tcp_keepalive_time",
-           "client.sysctl.net.ipv4.tcp_keepalive_intvl", "client.sysctl.net.ipv4.tcp_keepalive_probes",
-           "faults.0.at_s", "faults.0.for_s", "faults.0.down_s", "path.rtt_ms", "until_s"}
-
-
-def _keepalive_family(base: Mapping, axes: list[Axis]) -> bool:
-    """Does every point of this grid belong to the keepalive family (apart from the per-point condition)?"""
-    if any(a.key not in KA_KEYS for a in axes):
-        return False
-    sc = load(base)
-    c, s = sc.client, sc.server
-    if sc.start != "established" or sc.traffic or sc.path.middleboxes or len(sc.faults) != 1:
-        return False
-    if c.os != "linux" or s.os != "linux" or c.app.kind != "plain" or s.app.kind != "plain":
-        return False
-    if not c.tcp.keepalive_enabled or s.tcp.keepalive_enabled or c.tcp.keepalive_rule != "linux":
-        return False
-    f = sc.faults[0]
-    if f.kind == "link_down":
-        return True
-    return f.kind in ("host_crash", "host_reboot") and f.side == "server"
-
-
-def _value(base: Mapping, key: str, cols: dict):
-    """Values of a key: an axis (shaped to broadcast over the grid), else the scenario's scalar (or None)."""
-    if key in cols:
-        return cols[key]
-    node: Any = base
-    for p in split_key(key):
-        try:
-            node = node[p]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return node
-
-
-def _u8(code: int) -> np.uint8:
-    return np.uint8(code)
-
-
-def _keepalive_chunk(base: Mapping, cols: dict, hz: int):
-    """Closed forms for one block of the grid; ``cols`` hold each axis shaped to broadcast.
-
-    Returns (eligible mask, per-side field arrays), all broadcastable to the block's shape:
-    per-axis quantities (slack, the effective settings) are computed once per axis value.
-    """
-    sc = load(base)
-    t = sc.client.tcp
-
-    def eff(sock_key, sysctl_key, default):
-        v = _value(base, f"client.socket.{sock_key}", cols)
-        if v is None:
-            v = _value(base, f"client.sysctl.{sysctl_key}", cols)
-        return np.asarray(default if v is None else v, dtype=float)
-
-    idle = eff("TCP_KEEPIDLE", "net.ipv4.tcp_keepalive_time", t.keepalive_idle_s)
-    intvl = eff("TCP_KEEPINTVL", "net.ipv4.tcp_keepalive_intvl", t.keepalive_intvl_s)
-    cnt = eff("TCP_KEEPCNT", "net.ipv4.tcp_keepalive_probes", t.keepalive_count)
-    ut_ms = _value(base, "client.socket.TCP_USER_TIMEOUT", cols)
-    ut = np.asarray(0.0 if ut_ms is None else ut_ms, dtype=float) / 1000
-    rtt_ms = _value(base, "path.rtt_ms", cols)
-    h = np.asarray(1.0 if rtt_ms is None else rtt_ms, dtype=float) / 1000 / 2
-    u = _value(base, "until_s", cols)
-    until = np.asarray(sc.until_s if u is None else u, dtype=float)
-    f = sc.faults[0]
-    a = np.asarray(_value(base, "faults.0.at_s", cols), dtype=float)
-    if f.kind == "link_down":
-        d = _value(base, "faults.0.for_s", cols)
-        d = np.asarray(np.inf if d is None else d, dtype=float)
-    elif f.kind == "host_reboot":
-        d = np.asarray(_value(base, "faults.0.down_s", cols), dtype=float)
-    else:
-        d = np.asarray(np.inf)
-    back = a + d                                              # the path (or the server) answers again from here
-    eligible = a <= idle                                      # the fault starts no later than the first probe
-    if f.kind == "host_crash" or f.kind == "host_reboot":
-        eligible = eligible & (a > 0)                         # (a crash at t = 0 races the start; simulate it)
-
-    # Death by the rule (no answer at all): j intervals after keepidle; probes 1..j went out before it.
-    j = ka.linux_keepalive_intervals(idle, intvl, cnt, ut, hz)
-    death = idle + j * intvl
-    last_probe = idle + (j - 1) * intvl                       # the last probe before the death firing
-    slack_i = timer_slack_s_array(idle, hz)
-    slack_v = timer_slack_s_array(intvl, hz)
-    late = slack_i + j * slack_v
-    by_rule = np.where(ut > 0, _u8(BY_CODES.index("tcp.user_timeout")), _u8(BY_CODES.index("tcp.keepalive")))
-    if f.kind == "host_reboot":
-        # The first probe after the reboot is answered with RST (if the rule has not killed first).
-        k = np.maximum(1.0, np.ceil((back - idle) / intvl - 1e-9) + 1)      # first probe index at/after `back`
-        t_k = idle + (k - 1) * intvl
-        reset = ((cnt >= k) & (ut <= 0) | (ut > 0) & (t_k < death)) & np.isfinite(back)
-        c_at = np.where(reset, (t_k + h) + h, death)
-        c_late = np.where(reset, slack_i + (k - 1) * slack_v, late)
-        c_by = np.where(reset, _u8(BY_CODES.index("tcp.reset_received")), by_rule)
-        dies = np.asarray(True)
-    elif f.kind == "host_crash":
-        c_at, c_late, c_by = death, late, by_rule
-        dies = np.asarray(True)
-    else:
-        dies = last_probe < back                               # every probe before the death went unanswered
-        c_at, c_late, c_by = death, late, by_rule
-    dies = dies & (c_at <= until)
-    out = {"client": {}, "server": {}}
-    cl = out["client"]
-    cl["at_s"] = np.where(dies, c_at, np.nan)
-    cl["latest_s"] = np.where(dies, c_at + c_late, np.nan)
-    cl["by"] = np.where(dies, c_by, _u8(0))
-    cl["fate"] = np.where(dies, _u8(FATE_CODES.index("died")), _u8(FATE_CODES.index("alive")))
-    sv = out["server"]
-    if f.kind in ("host_crash", "host_reboot"):
-        in_run = a <= until
-        sv["at_s"] = np.where(in_run, a, np.nan)
-        sv["latest_s"] = sv["at_s"]
-        sv["by"] = np.where(in_run, BY_CODES.index("host." + ("crash" if f.kind == "host_crash" else "reboot")),
-                            0).astype(np.uint8)
-        sv["fate"] = np.where(in_run, _u8(FATE_CODES.index("died")), _u8(FATE_CODES.index("alive")))
-        cl["fate"] = np.where(~dies & in_run, FATE_CODES.index("half_open"), cl["fate"]).astype(np.uint8)
-    else:
-        # The client's RST reaches the server if the link is back when it is sent.
-        rst_arrives = dies & (death >= back) & ((death + h) <= until)
-        sv["at_s"] = np.where(rst_arrives, death + h, np.nan)
-        sv["latest_s"] = np.where(rst_arrives, death + h + late, np.nan)
-        sv["by"] = np.where(rst_arrives, _u8(BY_CODES.index("tcp.reset_received")), _u8(0))
-        sv["fate"] = np.where(rst_arrives, FATE_CODES.index("died"),
-                              np.where(dies, FATE_CODES.index("half_open"), FATE_CODES.index("alive"))).astype(np.uint8)
-    return eligible, out
-
-
 # ---------------------------------------------------------------- the sweep
 
 def _simulate_point(base: Mapping, axes: list[Axis], idx: tuple[int, ...]) -> dict:
@@ -341,11 +197,10 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
                 for side in ("client", "server")}
         data = None
     else:
-        data = {side: {"at_s": np.full(shape, np.nan), "latest_s": np.full(shape, np.nan),
-                       "by": np.zeros(shape, dtype=np.uint8), "fate": np.zeros(shape, dtype=np.uint8)}
-                for side in ("client", "server")}
-    family = _keepalive_family(base, ax)
-    hz = load(base).client.hz
+        # Every point is written, by a family or by the fallback: no need to fill.
+        data = {side: {f: np.empty(shape, dtype=dt) for f, dt in FIELDS.items()} for side in ("client", "server")}
+    sc = load(base)
+    family = family_for(sc, {a.key for a in ax})
     fallback: list[tuple[int, ...]] = []
     t0 = time.perf_counter()
     if family:
@@ -359,19 +214,21 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
             for j, a in enumerate(ax):
                 v = a.values[sl] if j == 0 else a.values
                 cols[a.key] = np.asarray(v).reshape([-1 if k == j else 1 for k in range(nd)])
-            ok, res = _keepalive_chunk(base, cols, hz)
+            # In memory the family writes straight into the result (ineligible points too: the
+            # fallback below overwrites them); on disk it returns the block and it is written out.
+            dest = None if disk is not None else {side: {f: data[side][f][sl] for f in FIELDS}
+                                                  for side in ("client", "server")}
+            with np.errstate(invalid="ignore"):        # inf - inf where a side never acts
+                ok, res = family.block(base, cols, sc, dest)
             ok = np.broadcast_to(ok, block)
             everywhere = bool(ok.all())
             for side in ("client", "server"):
                 for field in FIELDS:
                     if disk is not None:
-                        # Ineligible points are written too (as computed) and overwritten by the fallback.
                         disk[side][field].write_flat(r0 * (total // shape[0]),
                                                      np.broadcast_to(res[side][field], block).ravel())
-                    elif everywhere:
-                        data[side][field][sl] = res[side][field]
-                    else:
-                        np.copyto(data[side][field][sl], np.broadcast_to(res[side][field], block), where=ok)
+                    elif res[side][field] is not dest[side][field]:
+                        np.copyto(dest[side][field], res[side][field])
             if not everywhere:
                 for idx in np.argwhere(~ok):
                     fallback.append((int(idx[0]) + r0, *map(int, idx[1:])))
@@ -398,6 +255,6 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
         print(file=sys.stderr)
     if disk is not None:
         data = {side: {f: d.close() for f, d in fields.items()} for side, fields in disk.items()}
-    stats = {"points": total, "vectorized": vectorized, "simulated": len(fallback),
+    stats = {"family": family.name if family else None, "points": total, "vectorized": vectorized, "simulated": len(fallback),
              "vectorized_s": t1 - t0, "simulated_s": time.perf_counter() - t1}
     return SweepResult(ax, data, stats)

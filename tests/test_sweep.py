@@ -77,23 +77,89 @@ def test_outage_axes_equal_simulate(idle, cnt, outages, starts):
     assert_equal_to_simulate(base, axes, sweep(base, axes))
 
 
+def check_family(base, axes, family):
+    res = sweep(base, axes)
+    assert res.stats["family"] == family
+    assert_equal_to_simulate(base, axes, res)
+    return res
+
+
+@given(ut=st.one_of(st.none(), st.integers(1, 400_000)), r2=st.lists(st.integers(1, 15), min_size=1, max_size=3,
+       unique=True), send=st.lists(st.integers(1, 100), min_size=1, max_size=3, unique=True),
+       outage=st.one_of(st.none(), st.lists(st.integers(1, 3000), min_size=1, max_size=4, unique=True)),
+       a=st.integers(0, 10), rtt=st.sampled_from([0.1, 1.0, 30.0]), until=st.sampled_from([500, 100_000]))
+def test_retransmission_family_equals_simulate(ut, r2, send, outage, a, rtt, until):
+    """Data in flight into a dead link: RTO backoff, TLP, tcp_retries2 or TCP_USER_TIMEOUT; transient outages survived."""
+    base = {"client": {"socket": {} if ut is None else {"TCP_USER_TIMEOUT": ut}}, "server": {},
+            "path": {"rtt_ms": rtt}, "traffic": [{"at_s": 1, "from": "client"}],
+            "faults": [{"kind": "link_down", "at_s": a}], "until_s": until}
+    axes = {"client.sysctl.net.ipv4.tcp_retries2": r2, "traffic.0.at_s": [s + a for s in send]}
+    if outage is not None:
+        axes["faults.0.for_s"] = outage
+    check_family(base, axes, "retransmission")
+
+
+@given(interval=st.lists(st.integers(1, 400), min_size=1, max_size=3, unique=True),
+       count=st.lists(st.integers(0, 6), min_size=1, max_size=3, unique=True),
+       outage=st.one_of(st.none(), st.lists(st.integers(1, 5000), min_size=1, max_size=4, unique=True)),
+       a=st.integers(0, 3), r2=st.one_of(st.none(), st.integers(3, 15)), tcpka=st.booleans(),
+       until=st.sampled_from([600, 20_000]))
+def test_ssh_alive_family_equals_simulate(interval, count, outage, a, r2, tcpka, until):
+    """ServerAlive (whole seconds), its messages' own retransmission death, transient outages, the server's keepalive."""
+    base = {"client": {"app": {"kind": "ssh", "options": {"ServerAliveInterval": 15, "TCPKeepAlive": tcpka}}},
+            "server": {"app": {"kind": "sshd", "options": {"TCPKeepAlive": tcpka}},
+                       "sysctl": {"net.ipv4.tcp_keepalive_time": 900}},
+            "faults": [{"kind": "link_down", "at_s": a}], "until_s": until}
+    if r2 is not None:
+        base["client"]["sysctl"] = {"net.ipv4.tcp_retries2": r2}
+    axes = {"client.app.options.ServerAliveInterval": interval, "client.app.options.ServerAliveCountMax": count}
+    if outage is not None:
+        axes["faults.0.for_s"] = outage
+    check_family(base, axes, "ssh_alive")
+
+
+@given(interval=st.lists(st.integers(1, 300), min_size=1, max_size=3, unique=True),
+       count=st.lists(st.integers(0, 5), min_size=1, max_size=3, unique=True),
+       version=st.sampled_from(["7.4", "8.1", "8.9", "9.2", "9.3", "9.6"]), a=st.integers(0, 3),
+       r2=st.lists(st.integers(3, 15), min_size=1, max_size=2, unique=True), client=st.sampled_from(["plain", "ssh"]),
+       until=st.sampled_from([900, 20_000]))
+def test_sshd_alive_family_equals_simulate(interval, count, version, a, r2, client, until):
+    """ClientAlive per OpenSSH version (9.2-9.4 probe every 2 I; CountMax 0), with the probes' retransmission death."""
+    base = {"client": {"app": {"kind": client}}, "server": {"app": {"kind": "sshd", "version": version,
+                                                                     "options": {"ClientAliveInterval": 10}}},
+            "faults": [{"kind": "link_down", "at_s": a}], "until_s": until}
+    axes = {"server.app.options.ClientAliveInterval": interval, "server.app.options.ClientAliveCountMax": count,
+            "server.sysctl.net.ipv4.tcp_retries2": r2}
+    check_family(base, axes, "sshd_alive")
+
+
+@given(idle=st.lists(st.integers(1, 900), min_size=1, max_size=4, unique=True),
+       timeout=st.lists(st.integers(60, 900), min_size=1, max_size=3, unique=True),
+       cnt=st.integers(1, 9), intvl=st.integers(1, 90), on_expiry=st.sampled_from(["drop", "rst"]),
+       ut=st.one_of(st.none(), st.integers(1000, 900_000)), rtt=st.sampled_from([1.0, 80.0]),
+       until=st.sampled_from([1200, 50_000]))
+def test_middlebox_family_equals_simulate(idle, timeout, cnt, intvl, on_expiry, ut, rtt, until):
+    """A NAT idle timer against keepalive: refreshed by probes, dropping or resetting once expired."""
+    sock = {"SO_KEEPALIVE": 1, "TCP_KEEPINTVL": intvl, "TCP_KEEPCNT": cnt}
+    if ut is not None:
+        sock["TCP_USER_TIMEOUT"] = ut
+    base = {"client": {"socket": sock}, "server": {}, "path": {"rtt_ms": rtt, "middleboxes": [
+        {"kind": "nat", "idle_timeout_s": 300, "on_expiry": on_expiry}]}, "until_s": until}
+    axes = {"client.socket.TCP_KEEPIDLE": idle, "path.middleboxes.0.idle_timeout_s": timeout}
+    check_family(base, axes, "middlebox")
+
+
 @pytest.mark.parametrize("base,axes", [
-    ({"client": {"app": {"kind": "ssh", "options": {"ServerAliveInterval": 15}}}, "server": {"app": {"kind": "sshd"}},
-      "faults": [{"kind": "link_down", "at_s": 1}], "until_s": 3000},
-     {"client.app.options.ServerAliveInterval": [5, 15], "client.app.options.ServerAliveCountMax": [0, 3]}),
-    ({"client": {}, "server": {"app": {"kind": "sshd", "version": "9.2", "options": {"ClientAliveInterval": 10}}},
-      "faults": [{"kind": "link_down", "at_s": 1}], "until_s": 3000},
-     {"server.app.options.ClientAliveCountMax": [1, 3]}),
-    ({"client": {}, "server": {}, "traffic": [{"at_s": 2, "from": "client"}],
-      "faults": [{"kind": "link_down", "at_s": 1}], "until_s": 3000},
-     {"client.sysctl.net.ipv4.tcp_retries2": [3, 5], "client.socket.TCP_USER_TIMEOUT": [0, 20000]}),
+    ({"client": {"app": {"kind": "telnet"}}, "server": {"app": {"kind": "telnetd"}},
+      "faults": [{"kind": "link_down", "at_s": 1}], "until_s": 9000},
+     {"server.sysctl.net.ipv4.tcp_keepalive_time": [100, 400]}),
     ({"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 100}}, "server": {},
-      "path": {"middleboxes": [{"preset": "aws-nat"}]}, "until_s": 3000},
-     {"client.socket.TCP_KEEPIDLE": [100, 400]}),
+      "faults": [{"kind": "sleep", "side": "client", "at_s": 5, "for_s": 50}], "until_s": 3000},
+     {"client.socket.TCP_KEEPIDLE": [30, 100]}),
 ])
 def test_points_outside_the_families_are_simulated(base, axes):
     res = sweep(base, axes)
-    assert res.stats["simulated"] == res.stats["points"]
+    assert res.stats["family"] is None and res.stats["simulated"] == res.stats["points"]
     assert_equal_to_simulate(base, axes, res)
 
 
@@ -163,3 +229,30 @@ def test_out_directory_gives_the_same_answer_memory_mapped(tmp_path):
             np.testing.assert_array_equal(mem[side][field], disk[side][field])
         for field in ("by", "fate"):
             assert (mem[side][field] == disk[side][field]).all()
+
+
+SSH = {"client": {"app": {"kind": "ssh", "options": {"ServerAliveInterval": 15}}}, "server": {"app": {"kind": "sshd"}},
+       "faults": [{"kind": "link_down", "at_s": 1}], "until_s": 20000}
+
+
+@pytest.mark.parametrize("family,base,axes", [
+    ("keepalive", keepalive_base({"kind": "link_down", "at_s": 1, "for_s": 60}, {}, {}, 1.0, 100_000),
+     {"client.socket.TCP_KEEPIDLE": range(1, 60), "client.socket.TCP_KEEPCNT": range(1, 10)}),
+    ("retransmission", {"client": {}, "server": {}, "traffic": [{"at_s": 1, "from": "client"}],
+                        "faults": [{"kind": "link_down", "at_s": 1}], "until_s": 100000},
+     {"client.sysctl.net.ipv4.tcp_retries2": range(3, 16), "faults.0.for_s": np.arange(1, 2000, 37)}),
+    ("ssh_alive", SSH, {"client.app.options.ServerAliveInterval": range(1, 120, 3),
+                        "client.app.options.ServerAliveCountMax": range(0, 11), "faults.0.for_s": np.arange(1, 3000, 61)}),
+    ("sshd_alive", {"client": {"app": {"kind": "ssh"}}, "server": {"app": {"kind": "sshd",
+                    "options": {"ClientAliveInterval": 10}}}, "faults": [{"kind": "link_down", "at_s": 1}],
+                    "until_s": 20000},
+     {"server.app.options.ClientAliveInterval": range(1, 300, 7), "server.app.options.ClientAliveCountMax": range(0, 11)}),
+    ("middlebox", {"client": {"socket": {"SO_KEEPALIVE": 1}}, "server": {},
+                   "path": {"middleboxes": [{"preset": "aws-nat"}]}, "until_s": 20000},
+     {"client.socket.TCP_KEEPIDLE": range(1, 1000, 7), "client.socket.TCP_KEEPCNT": range(1, 10)}),
+])
+def test_common_grids_are_computed_by_their_family(family, base, axes):
+    """The closed forms carry the everyday grids (>= 95 % of points); the rest is simulated, exactly."""
+    res = sweep(base, axes)
+    assert res.stats["family"] == family
+    assert res.stats["vectorized"] >= 0.95 * res.stats["points"], res.stats
