@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .errors import ScenarioError
 from .explain import report
-from .scenario import load_file
+from .scenario import load, load_file
 from .simulate import simulate
 
 
@@ -41,6 +41,33 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--dir", default="data/measured")
     rep = labsub.add_parser("report", help="table: recorded measurements vs the current model (no root needed)")
     rep.add_argument("--dir", default="data/measured")
+    ex = sub.add_parser("explain", help="who dies when and why, from your sysctl dump, ssh_config and sshd_config")
+    ex.add_argument("--client-sysctl", metavar="F", help="client's `sysctl -a` / `sysctl net.inet.tcp` / /proc/sys dump")
+    ex.add_argument("--server-sysctl", metavar="F", help="server's sysctl dump")
+    ex.add_argument("--client-os", choices=["linux", "macos", "freebsd"], help="override the OS guessed from the dump")
+    ex.add_argument("--ssh-config", metavar="F", help="ssh_config file or `ssh -G HOST` output")
+    ex.add_argument("--host", help="the host given to ssh (for Host/Match blocks)")
+    ex.add_argument("--ssh-version", help="OpenSSH client version, e.g. 9.6")
+    ex.add_argument("--server-sshd-config", metavar="F", help="sshd_config file or `sshd -T` output")
+    ex.add_argument("--sshd-version", help="OpenSSH server version, e.g. 9.2")
+    ex.add_argument("--sshd-match", action="append", default=[], metavar="CRIT=VALUE",
+                    help="the connection for sshd Match blocks, e.g. user=alice or address=203.0.113.7")
+    ex.add_argument("--middlebox", help="a NAT/firewall preset on the path, e.g. aws-nat")
+    ex.add_argument("--rtt-ms", type=float, help="round-trip time of the path [ms]")
+    ex.add_argument("--fault", action="append", default=[], metavar="KIND[:SIDE]@AT[+FOR]",
+                    help="e.g. link_down@60+30, host_crash:client@10, host_reboot:server@5+20 (repeatable)")
+    ex.add_argument("--until", help="how long to watch (default: 3 h after the last fault)")
+    ex.add_argument("--json", action="store_true", help="print the result contract (plus scenario and sources)")
+    rc = sub.add_parser("recommend", help="settings that meet your goal, each checked by simulate()")
+    rc.add_argument("--detect-within", required=True, metavar="DURATION",
+                    help="a dead peer or path must be noticed within this (e.g. 30s, 2m)")
+    rc.add_argument("--survive-outage", metavar="DURATION", help="outages this long must not kill the session")
+    rc.add_argument("--nat-idle", metavar="DURATION", help="idle timeout of a NAT/firewall on the path")
+    rc.add_argument("--side", choices=["client", "server", "both"], default="both", help="who must notice")
+    rc.add_argument("--max-probes-per-hour", type=float, metavar="N", help="at most N probes per idle hour per side")
+    rc.add_argument("--rtt-ms", type=float, default=50.0, help="round-trip time of the path [ms] (default 50)")
+    rc.add_argument("--sshd-version", default="9.6", help="OpenSSH server version (9.2-9.4 probe every 2 intervals)")
+    rc.add_argument("--json", action="store_true", help="print the recommendations as JSON")
     return p
 
 
@@ -115,6 +142,74 @@ def _lab(args) -> int:
         return 2
 
 
+def _explain(args) -> int:
+    """``kalab explain``: a scenario from the user's files, simulated and explained in plain words."""
+    import json
+
+    from . import levers
+    from .configs import read_ssh_config, read_sshd_config, read_sysctl
+    from .configs.build import build, parse_fault
+    from .units import parse_duration
+
+    if args.ssh_config and not args.host:
+        raise ScenarioError("--host", "--ssh-config needs --host (the name given to ssh)")
+    match = {}
+    for m in args.sshd_match:
+        k, sep, v = m.partition("=")
+        if not sep or not k or not v:
+            raise ScenarioError("--sshd-match", f"expected CRIT=VALUE, got {m!r}", value=m)
+        match[k.lower()] = v
+    try:
+        until = parse_duration(args.until) if args.until else None
+    except ValueError as e:
+        raise ScenarioError("--until", str(e), value=args.until) from None
+    built = build(
+        client_sysctl=read_sysctl(args.client_sysctl, args.client_os) if args.client_sysctl else None,
+        server_sysctl=read_sysctl(args.server_sysctl) if args.server_sysctl else None,
+        ssh=read_ssh_config(args.ssh_config, args.host) if args.ssh_config else None,
+        sshd=read_sshd_config(args.server_sshd_config, match=match) if args.server_sshd_config else None,
+        middlebox=args.middlebox, faults=[parse_fault(f) for f in args.fault], until_s=until,
+        ssh_version=args.ssh_version, sshd_version=args.sshd_version, rtt_ms=args.rtt_ms)
+    sc = load(built.scenario)
+    result = simulate(sc)
+    if args.json:
+        out = result.to_dict()
+        out["scenario"] = built.scenario
+        out["sources"] = {k: str(v) for k, v in built.sources.items()}
+        out["problems"] = [str(p) for p in built.problems]
+        print(json.dumps(out, indent=2))
+        return 0
+    print(report(sc, result, limit=40).split("\nTimeline:")[0].rstrip())
+    print()
+    print("Decided by:")
+    for side in ("client", "server"):
+        r = result.side(side)
+        if r.fate != "died":
+            print(f"  {side}: nothing killed it ({r.fate.replace('_', '-')})")
+            continue
+        settings = levers.deciding(built.scenario, side, r.by)
+        what = ", ".join(f"{s.name} = {s.value}{'' if s.unit in ('count', 'bool') else ' ' + s.unit} "
+                         f"({built.sources.get(s.key, 'default') if s.given else 'default'})" for s in settings)
+        print(f"  {side}: {r.by}" + (f" -- {what}" if what else ""))
+    lines = []
+    for side in ("client", "server"):
+        r = result.side(side)
+        lines += levers.levers(built.scenario, side, r.by) if r.fate == "died" else levers.switches(built.scenario, side)
+    if lines:
+        print()
+        print("What would change it (each line simulated):")
+        for line in lines:
+            print(f"  {line}")
+    if built.problems or built.notes:
+        print()
+        print("Read with notes:")
+        for p in built.problems:
+            print(f"  {p}")
+        for n in built.notes:
+            print(f"  {n}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "lab":
@@ -129,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kalab: error: {e}", file=sys.stderr)
             return 2
     try:
+        if args.command == "explain":
+            return _explain(args)
+        if args.command == "recommend":
+            from .recommend import main as recommend_main
+            return recommend_main(args)
         if args.command == "simulate":
             sc = load_file(args.file)
             result = simulate(sc)
@@ -139,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     except ScenarioError as e:
         print(f"kalab: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a config file that cannot be read
+        print(f"kalab: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # pragma: no cover - e.g. `| head`
         return 0

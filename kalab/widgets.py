@@ -264,3 +264,63 @@ class RegionExplorer:
     def _ipython_display_(self):  # pragma: no cover - needs a frontend
         from IPython.display import display
         display(self.widget)
+
+
+class RecommendExplorer:
+    """``kalab recommend`` with sliders: the goal on the left, the simulated recommendations below.
+
+    Zero on the NAT and probe sliders means "no such constraint".  ``set(name, value)`` does what a
+    slider does (tests and the browser use it); ``text`` is what is shown.
+    """
+
+    FIELDS = (("detect_within_s", "notice a dead peer within [s]", 10, 1800, 10),
+              ("survive_outage_s", "survive outages of [s]", 0, 900, 10),
+              ("nat_idle_s", "NAT idle timeout [s] (0: none)", 0, 3600, 10),
+              ("max_probes_per_hour", "max probes per idle hour (0: any)", 0, 600, 5))
+
+    def __init__(self, detect_within_s: float = 300, survive_outage_s: float = 120, nat_idle_s: float = 350,
+                 side: str = "both", max_probes_per_hour: float = 0) -> None:
+        import ipywidgets as w
+        self.values = {"detect_within_s": detect_within_s, "survive_outage_s": survive_outage_s,
+                       "nat_idle_s": nat_idle_s, "max_probes_per_hour": max_probes_per_hour, "side": side}
+        self.sliders = {}
+        for name, label, lo, hi, step in self.FIELDS:
+            s = w.IntSlider(value=int(self.values[name]), min=lo, max=hi, step=step, description=label,
+                            continuous_update=False, style={"description_width": "initial"},
+                            layout=w.Layout(width="560px"))
+            s.observe(lambda ch, name=name: self.set(name, ch["new"], _from_widget=True), names="value")
+            self.sliders[name] = s
+        side_w = w.ToggleButtons(options=["client", "server", "both"], value=side, description="who must notice")
+        side_w.observe(lambda ch: self.set("side", ch["new"], _from_widget=True), names="value")
+        self.sliders["side"] = side_w
+        self.out = w.HTML()
+        self.widget = w.VBox([*self.sliders.values(), self.out])
+        self._update()
+
+    def goal(self):
+        from .recommend import Goal
+        v = self.values
+        return Goal(detect_within_s=float(v["detect_within_s"]), survive_outage_s=float(v["survive_outage_s"]),
+                    nat_idle_s=float(v["nat_idle_s"]) or None, side=v["side"],
+                    max_probes_per_hour=float(v["max_probes_per_hour"]) or None)
+
+    def _update(self) -> None:
+        import html
+
+        from .recommend import answer, report
+        goal = self.goal()
+        recs, trades = answer(goal)
+        self.recommendations, self.trade_offs = recs, trades
+        self.text = report(goal, recs, trades)
+        self.out.value = f"<pre style='font-size: 12px'>{html.escape(self.text)}</pre>"
+
+    def set(self, name: str, value: Any, _from_widget: bool = False) -> None:
+        if not _from_widget and name in self.sliders:
+            self.sliders[name].value = value
+            return
+        self.values[name] = value
+        self._update()
+
+    def _ipython_display_(self):  # pragma: no cover - needs a frontend
+        from IPython.display import display
+        display(self.widget)

@@ -22,11 +22,11 @@ from kalab.mechanisms import tcp_retransmit, time_wait
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 REQUIRED = ["00-start-here", "01-idle-peer", "02-data-in-flight", "03-ssh-drops", "04-server-beliefs",
-            "05-middleboxes", "06-time-wait", "07-who-first", "08-measured", "09-what-if"]
+            "05-middleboxes", "06-time-wait", "07-who-first", "08-measured", "09-what-if", "10-what-should-i-set"]
 _executed: dict = {}
 
 
-def test_the_nine_notebooks_exist_and_titles_are_questions():
+def test_the_notebooks_exist_and_titles_are_questions():
     assert [p.stem for p in NOTEBOOKS][:len(REQUIRED)] == REQUIRED
     for p in NOTEBOOKS:
         first = nbformat.read(p, 4).cells[0]
@@ -116,7 +116,20 @@ def expected_headlines():
     crash_ok = int((sweep_regions(crash, out, *keys, 30, failure_at_s=1) == 2).sum())
     reboot_ok = int((sweep_regions(reboot, out, *keys, 30, failure_at_s=21) == 2).sum())
     agree = sum(kalab.compare(kalab.simulate(m["scenario"]), m)["ok"] for m in measured.values())
+    from kalab.configs import read_ssh_config, read_sshd_config, read_sysctl
+    from kalab.configs.build import build, parse_fault
+    from kalab.recommend import Goal, answer, report
+    cfg = ROOT / "examples" / "configs"
+    built = build(client_sysctl=read_sysctl(str(cfg / "proc-sys-dump.txt")),
+                  ssh=read_ssh_config(str(cfg / "ssh" / "config"), "db1.prod.example.org"),
+                  sshd=read_sshd_config(str(cfg / "sshd_config")), faults=[parse_fault("link_down@60")])
+    mine = _sim(built.scenario)
+    everyday = Goal(detect_within_s=300, survive_outage_s=120, nat_idle_s=350)
+    tight = Goal(detect_within_s=30, survive_outage_s=120, side="client")
     return {
+        "10-what-should-i-set": [f"the client dies at {format_duration(mine.client.at_s)}", "ServerAliveCountMax = 5 from",
+                                 "conf.d/10-db.conf:3", report(everyday, *answer(everyday)),
+                                 report(tight, *answer(tight))],
         "00-start-here": [f"ssh gives up after {format_duration(ssh.client.at_s)}",
                           f"sshd gives up after {format_duration(ssh.server.at_s)}"],
         "01-idle-peer": [f"Linux gives up after {format_duration(_sim(ex['linux-defaults-2h11m15s']).client.at_s)}",

@@ -82,3 +82,14 @@ def test_region_explorer_recomputes_the_map_when_a_slider_moves():
     after = np.asarray(ex.fig.data[0].z)
     assert (after == 2).sum() > (before == 2).sum()
     assert ex.sliders["outage:faults.0.for_s"].description == "faults.0.for_s [s]"
+
+
+def test_recommend_explorer_follows_its_sliders():
+    from kalab.recommend import Goal, answer, report
+    from kalab.widgets import RecommendExplorer
+    r = RecommendExplorer(detect_within_s=300, survive_outage_s=120, nat_idle_s=0, side="client")
+    assert r.text == report(Goal(300, 120, None, "client"), *answer(Goal(300, 120, None, "client")))
+    r.set("detect_within_s", 30)
+    assert "contradict" in r.text and r.recommendations == []
+    r.set("side", "server")
+    assert r.goal().side == "server" and "on the server" in r.text

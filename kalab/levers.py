@@ -1,0 +1,141 @@
+"""Which settings decided an outcome, and what changing them would do -- answered by simulate().
+
+``deciding(scenario, side, by)`` lists the settings behind a death (``by``) with their effective
+values; ``levers(scenario, side, by)`` re-runs the scenario with each of them halved and doubled,
+and ``switches(scenario, side)`` with a liveness check switched on where a side never notices its
+peer is gone.  Used by ``kalab explain`` and notebook 10.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from . import native
+from .scenario import SSH_OPTIONS, SSHD_OPTIONS, load, split_key, with_value
+from .simulate import simulate
+from .units import UNIT_SECONDS, format_duration
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str           # dotted scenario key
+    name: str          # as the user writes it
+    value: Any         # effective value, native unit
+    unit: str
+    given: bool        # set in the scenario (else a default)
+
+
+KEEPALIVE_FIELDS = ("keepalive_idle_s", "keepalive_intvl_s", "keepalive_count")
+
+
+def _get(source: Mapping, key: str):
+    node: Any = source
+    for p in split_key(key):
+        try:
+            node = node[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _tcp_setting(source: Mapping, sc, side: str, field: str) -> Setting | None:
+    """The knob behind a TcpSettings field: the socket option if one is set, else the sysctl."""
+    h = sc.host(side)
+    tables = native.TABLES[h.os]
+    for scope in ("socket", "sysctl"):
+        for name, spec in tables[scope].items():
+            if spec.field != field:
+                continue
+            key = f"{side}.{scope}.{name}"
+            if scope == "socket" and _get(source, key) is None:
+                continue
+            value = getattr(h.tcp, field)
+            if spec.unit in UNIT_SECONDS:
+                value = round(value / UNIT_SECONDS[spec.unit])
+            return Setting(key, name, value, spec.unit, _get(source, key) is not None)
+    return None
+
+
+def _app_setting(source: Mapping, sc, side: str, canon: str) -> Setting:
+    h = sc.host(side)
+    table = SSH_OPTIONS if h.app.kind == "ssh" else SSHD_OPTIONS
+    field = table[canon.lower()][1]
+    key = f"{side}.app.options.{canon}"
+    return Setting(key, canon, getattr(h.app, field), "s" if "Interval" in canon else "count",
+                   _get(source, key) is not None)
+
+
+def deciding(source: Mapping, side: str, by: str | None) -> list[Setting]:
+    """The settings that produced a death by ``by`` on ``side`` (empty when none applies)."""
+    sc = load(source)
+    h = sc.host(side)
+    out: list[Setting | None] = []
+    if by in ("tcp.keepalive", "tcp.user_timeout"):
+        out += [_tcp_setting(source, sc, side, f) for f in KEEPALIVE_FIELDS]
+    if by in ("tcp.user_timeout",):
+        out.append(_tcp_setting(source, sc, side, "user_timeout_s"))
+    if by == "tcp.retransmission":
+        out.append(_tcp_setting(source, sc, side, "retries2"))
+    if by == "tcp.syn_timeout":
+        out.append(_tcp_setting(source, sc, side, "syn_retries"))
+    if by == "ssh.server_alive" and h.app.kind == "ssh":
+        out += [_app_setting(source, sc, side, "ServerAliveInterval"), _app_setting(source, sc, side, "ServerAliveCountMax")]
+    if by == "sshd.client_alive" and h.app.kind == "sshd":
+        out += [_app_setting(source, sc, side, "ClientAliveInterval"), _app_setting(source, sc, side, "ClientAliveCountMax")]
+    if by in ("middlebox.reset", "tcp.reset_received") and sc.path.middleboxes:
+        b = sc.path.middleboxes[0]
+        out.append(Setting("path.middleboxes.0.idle_timeout_s", f"{b.preset or b.kind} idle timeout",
+                           b.idle_timeout_s, "s", True))
+    return [s for s in out if s is not None]
+
+
+def outcome(source: Mapping, side: str) -> str:
+    r = simulate(source).side(side)
+    if r.fate == "died":
+        return f"dies at {format_duration(r.at_s)} by {r.by}"
+    return {"alive": "stays alive", "half_open": "is left half-open", "none": "never connects"}[r.fate]
+
+
+def levers(source: Mapping, side: str, by: str | None) -> list[str]:
+    """One line per deciding setting halved and doubled: what ``side`` would then do (simulated)."""
+    lines = []
+    now = outcome(source, side)
+    for s in deciding(source, side, by):
+        for factor in (0.5, 2):
+            v = s.value * factor
+            v = int(round(v)) if isinstance(s.value, int) or float(s.value).is_integer() else v
+            if v == s.value or v < (1 if s.unit != "count" else 0):
+                continue
+            try:
+                alt = outcome(with_value(source, s.key, v), side)
+            except ValueError:          # out of the kernel's range: not a lever
+                continue
+            unit = "" if s.unit in ("count", "bool") else f" {s.unit}"
+            lines.append(f"{s.name} {s.value}{unit} -> {v}{unit}: the {side} {alt} (now: {now})")
+    return lines
+
+
+def switches(source: Mapping, side: str) -> list[str]:
+    """Where ``side`` never notices a dead peer: what switching on a liveness check would do."""
+    sc = load(source)
+    r = simulate(source).side(side)
+    if r.fate not in ("half_open", "alive") or not sc.faults:
+        return []
+    h = sc.host(side)
+    tries: list[tuple[str, str, Any]] = []
+    if h.app.kind == "ssh":
+        tries.append(("ServerAliveInterval 15", f"{side}.app.options.ServerAliveInterval", 15))
+    if h.app.kind == "sshd":
+        tries.append(("ClientAliveInterval 15", f"{side}.app.options.ClientAliveInterval", 15))
+    if h.os == "linux":
+        if h.tcp.keepalive_enabled:
+            tries.append(("net.ipv4.tcp_keepalive_time = 60", f"{side}.sysctl.net.ipv4.tcp_keepalive_time", 60))
+    out = []
+    for label, key, value in tries:
+        try:
+            alt = outcome(with_value(source, key, value), side)
+        except ValueError:
+            continue
+        out.append(f"{label}: the {side} {alt}")
+    return out

@@ -1,0 +1,414 @@
+"""``kalab recommend``: settings that meet a goal, each checked by :func:`kalab.simulate`.
+
+A goal says how fast a dead peer (or path) must be noticed (``detect_within_s``), how long an
+outage must be survived (``survive_outage_s``), the idle timeout of a NAT on the path, who must
+notice, and how many probes per idle hour are acceptable.  Three mechanisms can meet it:
+
+``tcp-keepalive``
+    the kernel's probes (sysctls or ``setsockopt``), for any program; with ``TCP_USER_TIMEOUT`` set to
+    the same deadline so that unacknowledged data gives up as fast.
+``ssh-serveralive`` (client) / ``sshd-clientalive`` (server)
+    OpenSSH's encrypted keepalive messages, which also pass proxies that answer TCP for the peer.
+
+Candidates come from the closed forms (:mod:`kalab.mechanisms`): keepalive gives up
+``idle + cnt x intvl`` after the last segment and survives an outage that ends before its last
+probe, so ``(cnt - 1) x intvl`` must exceed the outage; ServerAlive gives up ``(N + 1) x I`` after the
+last server packet, and its first message, retransmitted by TCP, must get through after the outage
+(retransmission backoff from the simulator's own template) with time to spare.  Preference: the
+fewest probes per idle hour (keepalive: with at most 10 probes per failure when possible), then
+the fastest detection.  Every candidate is then *simulated*:
+permanent link loss at several phases (detection), the outage at several phases, including just
+before the first probe (survival), the NAT with no traffic for several timeouts, and one idle hour
+(probe count).  Only candidates that pass every check are printed.
+
+Detecting faster than an outage you want to survive is impossible: until the path is back, a dead
+peer and a broken path look the same to every probe (so does a crashed peer; a *rebooted* peer is
+different -- it answers the first probe with RST).  Then the closest trade-offs are computed: the
+longest outage survivable with the detection asked for, and the fastest detection that survives
+the outage asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+from .errors import ScenarioError
+from .families import retx_template
+from .mechanisms import sshd_alive
+from .simulate import simulate
+from .slack import poll_timeout_slack_s, timer_slack_s
+from .units import format_duration, parse_duration
+
+HZ = 250
+TICK_S = 1 / HZ
+#: Outage phases tried, as fractions of the first probe/check interval (plus "one tick before it").
+PHASES = (0.0, 0.5)
+#: How many analytic candidates are simulated per mechanism before giving up.
+MAX_VERIFIED = 12
+
+
+@dataclass(frozen=True)
+class Goal:
+    detect_within_s: float
+    survive_outage_s: float = 0.0
+    nat_idle_s: float | None = None
+    side: str = "both"
+    max_probes_per_hour: float | None = None
+    rtt_ms: float = 50.0
+    sshd_version: str = "9.6"
+
+    def sides(self) -> tuple[str, ...]:
+        return ("client", "server") if self.side == "both" else (self.side,)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    side: str
+    mechanism: str
+    settings: dict
+    detect_s: float               # worst latest detection over the simulated failures
+    probes_per_hour: float        # probes (or alive messages) sent by this side in an idle hour
+    checks: tuple = ()
+    lines: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- candidates from the closed forms
+
+def _keepalive_candidates(goal: Goal):
+    d, o = goal.detect_within_s, goal.survive_outage_s
+    margin = goal.rtt_ms / 1000 + 1.0              # the probe after the outage must be answered in time
+    out = []
+    for intvl in range(1, int(d) + 1):
+        cnt = max(1, math.ceil((o + margin) / intvl) + 1) if o > 0 else 3
+        if cnt > 127 or cnt * intvl >= d:
+            continue
+        idle = int(d - cnt * intvl)
+        while idle >= 1 and idle + cnt * intvl + timer_slack_s(idle, HZ) + cnt * timer_slack_s(intvl, HZ) > d:
+            idle -= 1
+        if goal.nat_idle_s is not None:
+            idle = min(idle, int(goal.nat_idle_s - margin - 1))
+            if intvl > goal.nat_idle_s - margin - 1:
+                continue
+        if idle < 1:
+            continue
+        rate = 3600 / max(idle, intvl)
+        if goal.max_probes_per_hour is not None and rate > goal.max_probes_per_hour:
+            continue
+        out.append((rate, cnt * intvl + idle, {"idle": idle, "intvl": intvl, "cnt": cnt}))
+    # Fewest probes per idle hour; but a failure should not cost more than ~10 probes if avoidable.
+    out.sort(key=lambda c: (c[2]["cnt"] > 10, c[0], c[1]))
+    return [c[2] for c in out]
+
+
+def _first_retransmission_at_or_after(offset_s: float, rtt_ms: float) -> float | None:
+    """Offset [s] of the first (re)transmission at or after ``offset_s`` of a lone segment (template)."""
+    _, _, _, sends = retx_template({}, rtt_ms, {})
+    for x in sends:
+        if x >= offset_s - 1e-9:
+            return x
+    return None
+
+
+def _alive_candidates(goal: Goal, mult: int):
+    """ServerAlive / ClientAlive (``mult`` 2 for sshd 9.2-9.4): (I, N) best first."""
+    d, o = goal.detect_within_s, goal.survive_outage_s
+    rtt = goal.rtt_ms / 1000
+    x = _first_retransmission_at_or_after(o, goal.rtt_ms) if o > 0 else 0.0
+    if x is None:
+        return []
+    out = []
+    for i in range(int(d // (2 * mult)), 0, -1):
+        n = max(1, math.floor((x + rtt) / (mult * i)) + 1)
+        if o == 0:
+            n = max(n, 2)
+            while n > 1 and mult * (n + 1) * i + 1 > d:
+                n -= 1
+        if mult * (n + 1) * i + 1 + poll_timeout_slack_s(i) * mult * (n + 1) > d:
+            continue
+        if goal.nat_idle_s is not None and mult * i > goal.nat_idle_s - rtt - 1:
+            continue
+        rate = 3600 / (mult * i)
+        if goal.max_probes_per_hour is not None and rate > goal.max_probes_per_hour:
+            continue
+        out.append((rate, mult * (n + 1) * i, {"interval": i, "count": n}))
+    out.sort(key=lambda c: (c[0], c[1]))
+    return [c[2] for c in out]
+
+
+# ---------------------------------------------------------------- scenarios and checks
+
+def _base(goal: Goal, side: str, mech: str, s: dict) -> dict:
+    sc: dict = {"client": {}, "server": {}, "path": {"rtt_ms": goal.rtt_ms}}
+    if mech == "tcp-keepalive":
+        sock = {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": s["idle"], "TCP_KEEPINTVL": s["intvl"], "TCP_KEEPCNT": s["cnt"],
+                "TCP_USER_TIMEOUT": int((s["idle"] + s["cnt"] * s["intvl"]) * 1000)}
+        sc[side]["socket"] = sock
+    elif mech == "ssh-serveralive":
+        sc["client"]["app"] = {"kind": "ssh", "options": {"ServerAliveInterval": s["interval"],
+                                                          "ServerAliveCountMax": s["count"], "TCPKeepAlive": "no"}}
+        sc["server"]["app"] = {"kind": "sshd", "version": goal.sshd_version, "options": {"TCPKeepAlive": "no"}}
+    else:
+        sc["client"]["app"] = {"kind": "ssh", "options": {"TCPKeepAlive": "no"}}
+        sc["server"]["app"] = {"kind": "sshd", "version": goal.sshd_version,
+                               "options": {"ClientAliveInterval": s["interval"], "ClientAliveCountMax": s["count"],
+                                           "TCPKeepAlive": "no"}}
+    return sc
+
+
+def _first_interval(mech: str, s: dict, goal: Goal) -> float:
+    if mech == "tcp-keepalive":
+        return float(s["idle"])
+    return float(s["interval"] * (_mult(goal) if mech == "sshd-clientalive" else 1))
+
+
+def _mult(goal: Goal) -> int:
+    v = tuple(int(p) for p in goal.sshd_version.split(".")[:2])
+    return 2 if sshd_alive.STRICT_CHECK_SINCE <= v < sshd_alive.STRICT_CHECK_FIXED else 1
+
+
+def verify(goal: Goal, side: str, mech: str, s: dict) -> tuple[bool, float, float, tuple[Check, ...]]:
+    """Simulate the candidate: (all passed, worst detection [s], probes per idle hour, checks)."""
+    base = _base(goal, side, mech, s)
+    first = _first_interval(mech, s, goal)
+    checks: list[Check] = []
+    worst = 0.0
+    for ph in PHASES:
+        a = round(ph * first, 3)
+        r = simulate(dict(base, faults=[{"kind": "link_down", "at_s": a}],
+                          until_s=a + goal.detect_within_s * 4 + 60)).side(side)
+        det = (r.latest_s - a) if r.fate == "died" else math.inf
+        worst = max(worst, det)
+        checks.append(Check(f"link lost for good at {a:g} s", det <= goal.detect_within_s,
+                            f"the {side} gives up {format_duration(det) if det < math.inf else 'never'} later"
+                            f"{' by ' + str(r.by) if r.by else ''} (latest, with timer slack)"))
+    if goal.survive_outage_s > 0:
+        for a in sorted({round(ph * first, 3) for ph in PHASES} | {round(first - TICK_S, 3)}):
+            a = max(a, 0.0)
+            res = simulate(dict(base, faults=[{"kind": "link_down", "at_s": a, "for_s": goal.survive_outage_s}],
+                                until_s=a + goal.survive_outage_s + goal.detect_within_s * 4 + 60))
+            ok = res.client.fate == "alive" and res.server.fate == "alive"
+            checks.append(Check(f"{format_duration(goal.survive_outage_s)} outage from {a:g} s", ok,
+                                "both sides alive afterwards" if ok else
+                                f"client {res.client.fate} ({res.client.by}), server {res.server.fate} ({res.server.by})"))
+    if goal.nat_idle_s is not None:
+        nat = dict(base, until_s=goal.nat_idle_s * 4 + 60)
+        nat["path"] = dict(base["path"], middleboxes=[{"kind": "nat", "idle_timeout_s": goal.nat_idle_s,
+                                                         "on_expiry": "drop"}])
+        res = simulate(nat)
+        ok = res.client.fate == "alive" and res.server.fate == "alive"
+        checks.append(Check(f"NAT idle timeout {format_duration(goal.nat_idle_s)}, idle session", ok,
+                            "mapping kept alive" if ok else f"client {res.client.fate} ({res.client.by})"))
+    idle = simulate(dict(base, until_s=3600))
+    kinds = {"tcp-keepalive": "keepalive_probe", "ssh-serveralive": "alive_sent", "sshd-clientalive": "alive_sent"}
+    probes = sum(1 for e in idle.events if e.side == side and e.kind == kinds[mech])
+    if goal.max_probes_per_hour is not None:
+        checks.append(Check("probes in an idle hour", probes <= goal.max_probes_per_hour,
+                            f"{probes} sent by the {side} (limit {goal.max_probes_per_hour:g})"))
+    return all(c.passed for c in checks), worst, float(probes), tuple(checks)
+
+
+# ---------------------------------------------------------------- the search
+
+MECHANISMS = {"client": ("tcp-keepalive", "ssh-serveralive"), "server": ("tcp-keepalive", "sshd-clientalive")}
+
+
+def _candidates(goal: Goal, mech: str):
+    if mech == "tcp-keepalive":
+        return _keepalive_candidates(goal)
+    return _alive_candidates(goal, _mult(goal) if mech == "sshd-clientalive" else 1)
+
+
+def best_for(goal: Goal, side: str, mech: str) -> Recommendation | None:
+    for s in _candidates(goal, mech)[:MAX_VERIFIED]:
+        ok, det, probes, checks = verify(goal, side, mech, s)
+        if ok:
+            return Recommendation(side, mech, s, det, probes, checks, lines(side, mech, s, goal))
+    return None
+
+
+def recommend(goal: Goal) -> list[Recommendation]:
+    """Every mechanism that meets the goal, per side (best candidate of each, simulated)."""
+    out = []
+    for side in goal.sides():
+        for mech in MECHANISMS[side]:
+            r = best_for(goal, side, mech)
+            if r is not None:
+                out.append(r)
+    return out
+
+
+def feasible(goal: Goal) -> bool:
+    return all(any(best_for(goal, side, m) for m in MECHANISMS[side]) for side in goal.sides())
+
+
+def trade_offs(goal: Goal) -> dict:
+    """When the goal cannot be met: the longest survivable outage at the asked detection, and the
+    fastest detection that survives the asked outage (each simulated; integer seconds)."""
+    out: dict = {}
+    lo, hi = 0, int(goal.survive_outage_s)
+    if not feasible(Goal(**{**asdict(goal), "survive_outage_s": 0.0})):
+        out["survive_outage_s"] = None
+    else:
+        while lo < hi:                                 # largest feasible outage
+            mid = (lo + hi + 1) // 2
+            if feasible(Goal(**{**asdict(goal), "survive_outage_s": float(mid)})):
+                lo = mid
+            else:
+                hi = mid - 1
+        out["survive_outage_s"] = float(lo)
+    lo, hi = max(2, int(goal.survive_outage_s)), int(max(goal.survive_outage_s * 4, goal.detect_within_s) + 600)
+    if not feasible(Goal(**{**asdict(goal), "detect_within_s": float(hi)})):
+        out["detect_within_s"] = None
+    else:
+        while lo < hi:                                 # smallest feasible detection
+            mid = (lo + hi) // 2
+            if feasible(Goal(**{**asdict(goal), "detect_within_s": float(mid)})):
+                hi = mid
+            else:
+                lo = mid + 1
+        out["detect_within_s"] = float(lo)
+    if goal.max_probes_per_hour is not None:
+        free = recommend(Goal(**{**asdict(goal), "max_probes_per_hour": None}))
+        per_side = [min((r.probes_per_hour for r in free if r.side == s), default=None) for s in goal.sides()]
+        out["max_probes_per_hour"] = None if None in per_side else max(per_side)
+    return out
+
+
+# ---------------------------------------------------------------- ready-to-paste lines
+
+def lines(side: str, mech: str, s: dict, goal: Goal) -> dict:
+    """Config lines by file, each with a one-line reason."""
+    if mech == "tcp-keepalive":
+        i, v, c = s["idle"], s["intvl"], s["cnt"]
+        total = i + c * v
+        why_sysctl = ("host-wide; only for sockets with SO_KEEPALIVE (ssh and sshd set it with TCPKeepAlive yes, "
+                      "the default)")
+        return {
+            "sysctl.conf": [f"# /etc/sysctl.d/90-kalab-keepalive.conf on the {side} ({why_sysctl})",
+                            f"net.ipv4.tcp_keepalive_time = {i}    # first probe after {i} s without traffic",
+                            f"net.ipv4.tcp_keepalive_intvl = {v}    # then one probe every {v} s",
+                            f"net.ipv4.tcp_keepalive_probes = {c}    # give up after {c} unanswered: "
+                            f"{i} + {c} x {v} = {total} s after the last packet"],
+            "setsockopt": [f"# per socket, on the {side} (overrides the sysctls); Python",
+                           "sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)    # switch probing on",
+                           f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, {i})    # first probe after {i} s idle",
+                           f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, {v})    # every {v} s after",
+                           f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, {c})    # {c} unanswered: dead",
+                           f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, {total * 1000})    "
+                           f"# unacknowledged data also gives up after {total} s (default: ~15 min)"],
+        }
+    if mech == "ssh-serveralive":
+        i, n = s["interval"], s["count"]
+        return {"ssh_config": ["# ~/.ssh/config (or /etc/ssh/ssh_config); first value wins: put it near the top",
+                               "Host *",
+                               f"    ServerAliveInterval {i}    # an encrypted keepalive after {i} s without data "
+                               "from the server",
+                               f"    ServerAliveCountMax {n}    # exit after {n + 1} silent intervals: "
+                               f"{(n + 1) * i} s after the server's last packet"]}
+    i, n = s["interval"], s["count"]
+    m = _mult(goal)
+    note = f" (OpenSSH {goal.sshd_version} checks every other interval: x2)" if m == 2 else ""
+    return {"sshd_config": ["# /etc/ssh/sshd_config, before any Match block; then reload sshd",
+                            f"ClientAliveInterval {i}    # a keepalive to the client after {i} s of silence{note}",
+                            f"ClientAliveCountMax {n}    # disconnect after {n} unanswered: "
+                            f"{m * (n + 1) * i} s after the client's last packet"]}
+
+
+# ---------------------------------------------------------------- CLI
+
+def _duration(text: str | None, flag: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        v = parse_duration(text)
+    except ValueError as e:
+        raise ScenarioError(flag, str(e), value=text) from None
+    if v <= 0:
+        raise ScenarioError(flag, "must be positive", value=text)
+    return v
+
+
+def goal_from_args(args) -> Goal:
+    d = _duration(args.detect_within, "--detect-within")
+    if d is not None and d > 86400:
+        raise ScenarioError("--detect-within", "at most one day", value=args.detect_within, allowed="1 s .. 1 d")
+    if args.max_probes_per_hour is not None and args.max_probes_per_hour <= 0:
+        raise ScenarioError("--max-probes-per-hour", "must be positive", value=args.max_probes_per_hour)
+    if not 0 < args.rtt_ms <= 10_000:
+        raise ScenarioError("--rtt-ms", "out of range", value=args.rtt_ms, allowed="0 < rtt <= 10000 ms")
+    try:
+        tuple(int(p) for p in args.sshd_version.split(".")[:2])
+    except ValueError:
+        raise ScenarioError("--sshd-version", "expected X.Y", value=args.sshd_version) from None
+    return Goal(detect_within_s=d, survive_outage_s=_duration(args.survive_outage, "--survive-outage") or 0.0,
+                nat_idle_s=_duration(args.nat_idle, "--nat-idle"), side=args.side,
+                max_probes_per_hour=args.max_probes_per_hour, rtt_ms=args.rtt_ms, sshd_version=args.sshd_version)
+
+
+def report(goal: Goal, recs: list[Recommendation], trades: dict) -> str:
+    """The recommendations in plain words with their config lines (the CLI and notebook 10 print this)."""
+    out = [f"Goal: notice a dead peer within {format_duration(goal.detect_within_s)} on the "
+           f"{' and '.join(goal.sides())}"
+           + (f", survive {format_duration(goal.survive_outage_s)} outages" if goal.survive_outage_s else "")
+           + (f", through a NAT that forgets idle sessions after {format_duration(goal.nat_idle_s)}"
+              if goal.nat_idle_s else "")
+           + (f", at most {goal.max_probes_per_hour:g} probes per idle hour" if goal.max_probes_per_hour else "")
+           + f" (RTT {goal.rtt_ms:g} ms)."]
+    for r in recs:
+        out += ["", f"== {r.side}: {r.mechanism} -- detects within {format_duration(r.detect_s)}, "
+                    f"{r.probes_per_hour:g} probes per idle hour; checked by simulate():"]
+        out += [f"   [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in r.checks]
+        for name, ls in r.lines.items():
+            out.append(f"-- {name}")
+            out += ls
+    missing = unmet(goal, recs)
+    if missing:
+        out += ["", f"No setting meets every constraint on the {' and '.join(missing)}."]
+        if goal.survive_outage_s >= goal.detect_within_s - 1:
+            out += ["  The goals contradict each other: until the path is back, a dead peer and a broken path look",
+                    "  the same to every probe (a crashed peer too; a rebooted one answers with RST and is noticed",
+                    f"  at the first probe). Noticing within {format_duration(goal.detect_within_s)} means giving up "
+                    f"on outages longer than that."]
+        out.append("Closest trade-offs (each simulated):")
+        o, d = trades.get("survive_outage_s"), trades.get("detect_within_s")
+        out.append(f"  keep detection within {format_duration(goal.detect_within_s)}: survive outages up to "
+                   + (format_duration(o) if o is not None else "none (no setting detects that fast)"))
+        if goal.survive_outage_s:
+            out.append(f"  keep surviving {format_duration(goal.survive_outage_s)}: the fastest detection is "
+                       + (format_duration(d) if d is not None else "not found"))
+        if goal.max_probes_per_hour is not None:
+            p = trades.get("max_probes_per_hour")
+            out.append(f"  keep detection and survival: allow {p:g} probes per idle hour" if p is not None else
+                       "  even without a probe limit the other constraints cannot be met")
+    return "\n".join(out)
+
+
+def unmet(goal: Goal, recs: list[Recommendation]) -> list[str]:
+    return [s for s in goal.sides() if not any(r.side == s for r in recs)]
+
+
+def answer(goal: Goal) -> tuple[list[Recommendation], dict]:
+    """Recommendations, and the trade-offs when some side cannot meet the goal."""
+    recs = recommend(goal)
+    return recs, (trade_offs(goal) if unmet(goal, recs) else {})
+
+
+def main(args) -> int:
+    goal = goal_from_args(args)
+    recs, trades = answer(goal)
+    missing = unmet(goal, recs)
+    if args.json:
+        print(json.dumps({"goal": asdict(goal), "recommendations": [asdict(r) for r in recs],
+                          "unmet_sides": missing, "trade_offs": trades}, indent=2))
+    else:
+        print(report(goal, recs, trades))
+    return 1 if missing else 0

@@ -1,0 +1,125 @@
+"""kalab explain and kalab recommend: every recommendation re-checked here by simulate().
+
+The re-check does not reuse recommend's own checks: it draws its own failure and outage phases.
+"""
+
+import json
+import math
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kalab import simulate
+from kalab.cli import main
+from kalab.recommend import Goal, _base, _first_interval, answer, recommend
+
+D = os.path.join(os.path.dirname(__file__), "..", "examples", "configs")
+
+
+def recheck(goal: Goal, rec, phase: float):
+    """The constraints, simulated at a phase of the first probe interval chosen by the test."""
+    base = _base(goal, rec.side, rec.mechanism, rec.settings)
+    first = _first_interval(rec.mechanism, rec.settings, goal)
+    a = round(phase * first, 3)
+    r = simulate(dict(base, faults=[{"kind": "link_down", "at_s": a}], until_s=a + goal.detect_within_s * 3 + 60))
+    side = r.side(rec.side)
+    assert side.fate == "died" and side.latest_s - a <= goal.detect_within_s + 1e-9, (rec, a, side)
+    if goal.survive_outage_s:
+        r = simulate(dict(base, faults=[{"kind": "link_down", "at_s": a, "for_s": goal.survive_outage_s}],
+                          until_s=a + goal.survive_outage_s + goal.detect_within_s * 3 + 60))
+        assert r.client.fate == "alive" and r.server.fate == "alive", (rec, a, r.client, r.server)
+    if goal.nat_idle_s:
+        nat = dict(base, until_s=goal.nat_idle_s * 5)
+        nat["path"] = dict(base["path"], middleboxes=[{"kind": "nat", "idle_timeout_s": goal.nat_idle_s,
+                                                         "on_expiry": "drop"}])
+        r = simulate(nat)
+        assert r.client.fate == "alive" and r.server.fate == "alive", rec
+    if goal.max_probes_per_hour:
+        r = simulate(dict(base, until_s=3600))
+        kind = "keepalive_probe" if rec.mechanism == "tcp-keepalive" else "alive_sent"
+        assert sum(e.side == rec.side and e.kind == kind for e in r.events) <= goal.max_probes_per_hour
+
+
+@settings(max_examples=15, deadline=None)
+@given(d=st.integers(20, 900), o_frac=st.sampled_from([0, 0.2, 0.45]), nat=st.one_of(st.none(), st.integers(120, 900)),
+       side=st.sampled_from(["client", "server", "both"]), phase=st.floats(0, 0.999), rtt=st.sampled_from([1.0, 50.0]),
+       probes=st.one_of(st.none(), st.integers(5, 200)), version=st.sampled_from(["9.2", "9.6"]))
+def test_every_recommendation_meets_its_goal_when_simulated(d, o_frac, nat, side, phase, rtt, probes, version):
+    goal = Goal(detect_within_s=float(d), survive_outage_s=float(int(d * o_frac)), nat_idle_s=nat, side=side,
+                max_probes_per_hour=probes, rtt_ms=rtt, sshd_version=version)
+    for rec in recommend(goal):
+        recheck(goal, rec, phase)
+
+
+def test_an_everyday_goal_is_met_by_each_mechanism():
+    goal = Goal(detect_within_s=300, survive_outage_s=120, nat_idle_s=350)
+    recs, trades = answer(goal)
+    assert {(r.side, r.mechanism) for r in recs} == {("client", "tcp-keepalive"), ("client", "ssh-serveralive"),
+                                                     ("server", "tcp-keepalive"), ("server", "sshd-clientalive")}
+    assert trades == {}
+    for r in recs:
+        recheck(goal, r, 0.9)
+        assert r.detect_s <= 300 and all(c.passed for c in r.checks)
+
+
+def test_contradiction_says_so_and_offers_simulated_trade_offs(capsys):
+    assert main(["recommend", "--detect-within", "30s", "--survive-outage", "2m", "--side", "client"]) == 1
+    out = capsys.readouterr().out
+    assert "contradict" in out and "rebooted one answers with RST" in out
+    recs, trades = answer(Goal(detect_within_s=30, survive_outage_s=120, side="client"))
+    assert recs == [] and 0 < trades["survive_outage_s"] < 30 and 120 < trades["detect_within_s"] < 200
+    # each trade-off is itself achievable, and the next step beyond it is not
+    assert recommend(Goal(detect_within_s=30, survive_outage_s=trades["survive_outage_s"], side="client"))
+    assert not recommend(Goal(detect_within_s=30, survive_outage_s=trades["survive_outage_s"] + 1, side="client"))
+    assert recommend(Goal(detect_within_s=trades["detect_within_s"], survive_outage_s=120, side="client"))
+
+
+def test_recommend_prints_paste_ready_lines(capsys):
+    assert main(["recommend", "--detect-within", "2m", "--survive-outage", "30s", "--side", "client"]) == 0
+    out = capsys.readouterr().out
+    assert "net.ipv4.tcp_keepalive_time = " in out and "sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE" in out
+    assert "    ServerAliveInterval " in out and "[FAIL]" not in out
+    assert main(["recommend", "--detect-within", "2m", "--side", "server", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {r["mechanism"] for r in doc["recommendations"]} == {"tcp-keepalive", "sshd-clientalive"}
+
+
+@pytest.mark.parametrize("argv", [["recommend", "--detect-within", "soon"], ["recommend", "--detect-within", "0"],
+                                  ["recommend", "--detect-within", "1m", "--rtt-ms", "-3"],
+                                  ["explain", "--ssh-config", os.path.join(D, "ssh", "config")],
+                                  ["explain", "--fault", "meteor@5"],
+                                  ["explain", "--client-sysctl", "/nonexistent/sysctl.txt"],
+                                  ["explain", "--middlebox", "aws-nta"]])
+def test_bad_arguments_exit_2_without_traceback(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kalab: error:") and "Traceback" not in err
+
+
+def test_explain_names_the_deciding_settings_and_what_would_change_them(capsys):
+    argv = ["explain", "--client-sysctl", os.path.join(D, "proc-sys-dump.txt"),
+            "--ssh-config", os.path.join(D, "ssh", "config"), "--host", "db1.prod.example.org",
+            "--server-sshd-config", os.path.join(D, "sshd_config"), "--fault", "link_down@60"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    # ServerAliveInterval 15 (config:12) x (CountMax 5 + 1) after the last server packet (the reply at 45 s).
+    assert "the client dies at 2 min 15 s" in out
+    assert "ServerAliveCountMax = 5 (" in out and "conf.d/10-db.conf:3)" in out
+    assert "ClientAliveInterval = 120 s (" in out and "50-cloud.conf:2)" in out
+    assert "ServerAliveCountMax 5 -> 10: the client dies at" in out
+    assert "What would change it (each line simulated):" in out
+    assert main(argv + ["--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["client"]["by"] == "ssh.server_alive" and doc["client"]["at_s"] == 135.0
+    assert doc["sources"]["client.app.options.ServerAliveInterval"].endswith("ssh/config:12")
+
+
+def test_explain_half_open_side_gets_switches(capsys):
+    assert main(["explain", "--ssh-config", os.path.join(D, "ssh-G.txt"), "--host", "db.example.org",
+                 "--fault", "link_down@10", "--until", "1h"]) == 0
+    out = capsys.readouterr().out
+    assert "server: nothing killed it (half-open)" in out
+    assert "ClientAliveInterval 15: the server dies at" in out
+    assert not math.isnan(0.0)
