@@ -85,7 +85,12 @@ def value(base: Mapping, key: str, cols: dict):
     """Values of a key: an axis (shaped to broadcast over the block), else the scenario's scalar (or None)."""
     if key in cols:
         return cols[key]
-    node: Any = base
+    return lookup(base, key)
+
+
+def lookup(source: Mapping, key: str):
+    """The value at a dotted key of a scenario dict, or None when it is not there."""
+    node: Any = source
     for p in split_key(key):
         try:
             node = node[p]
@@ -433,25 +438,15 @@ def _ssh_matches(sc: Scenario, keys: set) -> bool:
         and c.monotime_phase_s == 0 and c.tcp.keepalive_rule == "linux" and s.tcp.keepalive_rule == "linux"
 
 
-def _server_keepalive(base, cols, sc: Scenario, shape):
-    """The server's own keepalive from its last segment at 0, all probes lost: (death, late, by, idle)."""
-    s = sc.server.tcp
-    if not s.keepalive_enabled:
+def _own_keepalive(base, cols, sc: Scenario, side: str, shape):
+    """``side``'s own keepalive from its last segment at 0, all probes lost: (death, late, by, idle);
+    infinite death and idle when keepalive is off."""
+    tcp = sc.host(side).tcp
+    if not tcp.keepalive_enabled:
         inf = np.full(shape, np.inf)
         return inf, np.zeros(shape), np.zeros(shape, dtype=np.uint8), inf
-    idle, intvl, cnt, ut = keepalive_settings(base, cols, "server", s)
-    d, late, by, _ = keepalive_rule(idle, intvl, cnt, ut, sc.server.hz)
-    return (np.broadcast_to(d, shape), np.broadcast_to(late, shape), np.broadcast_to(by, shape),
-            np.broadcast_to(idle, shape))
-
-
-def _client_keepalive_death(base, cols, sc: Scenario, shape):
-    c = sc.client.tcp
-    if not c.keepalive_enabled:
-        inf = np.full(shape, np.inf)
-        return inf, np.zeros(shape), np.zeros(shape, dtype=np.uint8), inf
-    idle, intvl, cnt, ut = keepalive_settings(base, cols, "client", c)
-    d, late, by, _ = keepalive_rule(idle, intvl, cnt, ut, sc.client.hz)
+    idle, intvl, cnt, ut = keepalive_settings(base, cols, side, tcp)
+    d, late, by, _ = keepalive_rule(idle, intvl, cnt, ut, sc.host(side).hz)
     return (np.broadcast_to(d, shape), np.broadcast_to(late, shape), np.broadcast_to(by, shape),
             np.broadcast_to(idle, shape))
 
@@ -483,8 +478,8 @@ def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None
     # After ssh exits its FIN (behind any unacknowledged data) is re-sent by the orphan until it gives up.
     d_orphan, _, _, _, last_orphan = retx(base, cols, "client", t0_or_i, back, shape,
                                           retries2=_orphan_boundary(sc.client))
-    s_d, s_late, s_by, s_idle = _server_keepalive(base, cols, sc, shape)
-    c_ka_d, _, _, c_idle = _client_keepalive_death(base, cols, sc, shape)
+    s_d, s_late, s_by, s_idle = _own_keepalive(base, cols, sc, "server", shape)
+    c_ka_d, _, _, c_idle = _own_keepalive(base, cols, sc, "client", shape)
 
     reply = first + rtt
     survives = (n >= 1) & (reply < np.minimum(d_ssh, d_rt))
@@ -568,8 +563,8 @@ def _sshd_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = Non
     waits = np.where(by_sshd, d_sshd, t0) / np.where(i > 0, i, 1)
     s_late = np.where(by_sshd, waits * poll, late_rt + waits * poll)
     s_by = np.where(by_sshd, by_code("sshd.client_alive"), by_rt)
-    s_ka_d, _, _, s_idle = _server_keepalive(base, cols, sc, shape)
-    c_d, c_late, c_by, c_idle = _client_keepalive_death(base, cols, sc, shape)
+    s_ka_d, _, _, s_idle = _own_keepalive(base, cols, sc, "server", shape)
+    c_d, c_late, c_by, c_idle = _own_keepalive(base, cols, sc, "client", shape)
     first_event = np.where(first_kills, i, t0)
     eligible = (i > 0) & (a <= first_event) & (a <= c_idle) & (s_idle > first_event) \
         & (apart(d_sshd, d_rt))

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from . import native
-from .scenario import SSH_OPTIONS, SSHD_OPTIONS, load, split_key, with_value
+from .families import lookup
+from .scenario import SSH_OPTIONS, SSHD_OPTIONS, load, with_value
 from .simulate import simulate
 from .units import UNIT_SECONDS, format_duration
 
@@ -29,16 +30,6 @@ class Setting:
 KEEPALIVE_FIELDS = ("keepalive_idle_s", "keepalive_intvl_s", "keepalive_count")
 
 
-def _get(source: Mapping, key: str):
-    node: Any = source
-    for p in split_key(key):
-        try:
-            node = node[p]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return node
-
-
 def _tcp_setting(source: Mapping, sc, side: str, field: str) -> Setting | None:
     """The knob behind a TcpSettings field: the socket option if one is set, else the sysctl."""
     h = sc.host(side)
@@ -48,12 +39,12 @@ def _tcp_setting(source: Mapping, sc, side: str, field: str) -> Setting | None:
             if spec.field != field:
                 continue
             key = f"{side}.{scope}.{name}"
-            if scope == "socket" and _get(source, key) is None:
+            if scope == "socket" and lookup(source, key) is None:
                 continue
             value = getattr(h.tcp, field)
             if spec.unit in UNIT_SECONDS:
                 value = round(value / UNIT_SECONDS[spec.unit])
-            return Setting(key, name, value, spec.unit, _get(source, key) is not None)
+            return Setting(key, name, value, spec.unit, lookup(source, key) is not None)
     return None
 
 
@@ -63,7 +54,7 @@ def _app_setting(source: Mapping, sc, side: str, canon: str) -> Setting:
     field = table[canon.lower()][1]
     key = f"{side}.app.options.{canon}"
     return Setting(key, canon, getattr(h.app, field), "s" if "Interval" in canon else "count",
-                   _get(source, key) is not None)
+                   lookup(source, key) is not None)
 
 
 def deciding(source: Mapping, side: str, by: str | None) -> list[Setting]:

@@ -92,26 +92,20 @@ def build(*, client_sysctl: SysctlDump | None = None, server_sysctl: SysctlDump 
         problems += dump.problems
         if dump.ignored:
             notes.append(f"{side} sysctl dump: {len(dump.ignored)} keys without a timer role ignored")
-    if ssh is not None or ssh_version:
-        app: dict = {"kind": "ssh"}
-        if ssh is not None:
-            app["options"] = dict(ssh.options)
-            for k, o in ssh.origins.items():
-                sources[f"client.app.options.{k}"] = o
-            problems += ssh.problems
-        if ssh_version:
-            app["version"] = ssh_version
-        sc["client"]["app"] = app
-    if sshd is not None or sshd_version or ssh is not None:    # ssh talks to an sshd, configured or not
-        app = {"kind": "sshd"}
-        if sshd is not None:
-            app["options"] = dict(sshd.options)
-            for k, o in sshd.origins.items():
-                sources[f"server.app.options.{k}"] = o
-            problems += sshd.problems
-        if sshd_version:
-            app["version"] = sshd_version
-        sc["server"]["app"] = app
+    # ssh talks to an sshd, configured or not.
+    for side, kind, conf, version in (("client", "ssh", ssh, ssh_version),
+                                      ("server", "sshd", sshd, sshd_version)):
+        if conf is None and not version and ssh is None:
+            continue
+        app: dict = {"kind": kind}
+        if conf is not None:
+            app["options"] = dict(conf.options)
+            for k, o in conf.origins.items():
+                sources[f"{side}.app.options.{k}"] = o
+            problems += conf.problems
+        if version:
+            app["version"] = version
+        sc[side]["app"] = app
     if middlebox:
         if middlebox not in PRESETS:
             raise ScenarioError("--middlebox", f"unknown preset {middlebox!r}", value=middlebox,
