@@ -30,7 +30,8 @@ Families (a point is in a family only when every condition holds; otherwise it i
     ``ssh`` with ``ServerAliveInterval`` against ``sshd`` without ``ClientAlive``; the link goes
     down by the first check.  Death: the earlier of ``(CountMax + 1) x I`` and the first keepalive
     message's retransmission death; survives a transient outage when a retransmission after the link
-    is back brings the server's reply before that.
+    is back brings the server's reply before that; with ``CountMax 0`` the FIN of the exiting ssh may
+    reach sshd after the outage (EOF).
 ``sshd_alive``
     ``sshd`` with ``ClientAliveInterval`` (per OpenSSH version) against a client without
     ``ServerAlive``; the link goes down for good by the first probe.
@@ -45,7 +46,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -186,7 +187,7 @@ RETX_HOST_KEYS = ("os", "kernel", "hz", "srtt_ms", "sysctl")
 
 
 @lru_cache(maxsize=8192)
-def _retx_template_json(host_json: str, rtt_ms: float | None) -> tuple[float, float, str, tuple[float, ...]]:
+def _retx_template_json(host_json: str, rtt_ms: float | None) -> tuple:
     host = json.loads(host_json)
     sc = {"client": host, "server": {}, "traffic": [{"at_s": T_REF_S, "from": "client"}],
           "faults": [{"kind": "link_down", "at_s": T_REF_S}], "until_s": 10_000_000}
@@ -197,14 +198,15 @@ def _retx_template_json(host_json: str, rtt_ms: float | None) -> tuple[float, fl
     c = r.client
     if c.fate != "died" or c.by not in ("tcp.retransmission", "tcp.user_timeout"):  # pragma: no cover - guard
         raise AssertionError(f"retransmission template did not die by retransmission: {c}")
-    sends = tuple(e.t_s - T_REF_S for e in r.events
-                  if e.side == "client" and e.layer == "tcp" and e.kind in ("data_sent", "tlp", "retransmit"))
-    return c.at_s - T_REF_S, c.latest_s - c.at_s, c.by, sends
+    sent = [e for e in r.events
+            if e.side == "client" and e.layer == "tcp" and e.kind in ("data_sent", "tlp", "retransmit")]
+    return (c.at_s - T_REF_S, c.latest_s - c.at_s, c.by, tuple(e.t_s - T_REF_S for e in sent),
+            tuple(e.latest_s - e.t_s for e in sent))
 
 
 def retx_template(scenario_host: Mapping, rtt_ms, overrides: Mapping[str, Any]) -> tuple:
     """One segment sent at a jiffy boundary into a dead path: (death after the send [s], lateness of
-    the death [s] beyond the sender's own, by, send times after the first [s]).
+    the death [s] beyond the sender's own, by, send times after the first [s], each send's lateness [s]).
 
     ``scenario_host`` is the host's part of the scenario (its sysctls, kernel, srtt); ``overrides``
     are dotted host keys (``sysctl.net.ipv4.tcp_retries2``, ``socket.TCP_USER_TIMEOUT``) from the grid.
@@ -227,10 +229,19 @@ def _host(base: Mapping, side: str) -> Mapping:
 RETX_AXES = ("sysctl.net.ipv4.tcp_retries2", "socket.TCP_USER_TIMEOUT")
 
 
-def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2: int | None = None):
-    """For a segment ``side`` sends at ``t0`` into a path that is back at ``back`` (inf: never), per point:
-    (death [s], lateness of the death beyond the sender's [s], by code, first send at/after ``back``,
-    last send before the death).
+class Retx(NamedTuple):
+    """A segment's fate per block point (see :func:`retx`)."""
+
+    death: np.ndarray        # when the sender gives up [s]
+    late: np.ndarray         # how much later the kernel may give up, beyond the sender's own lateness [s]
+    by: np.ndarray           # by code of the give-up
+    first: np.ndarray        # the first (re)transmission at or after ``back`` [s] (inf: none before the give-up)
+    first_late: np.ndarray   # its lateness [s]
+    last: np.ndarray         # the last (re)transmission before the give-up [s]
+
+
+def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2: int | None = None) -> Retx:
+    """For a segment ``side`` sends at ``t0`` into a path that is back at ``back`` (inf: never).
 
     The schedule comes from :func:`retx_template`, once per distinct (retries2, UT, rtt) of the block.
     ``retries2`` forces ``tcp_retries2`` (the orphan bound).
@@ -241,34 +252,33 @@ def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2:
     present = [k for k in keys if k in cols]
     t0 = np.broadcast_to(np.asarray(t0, dtype=float), shape)
     back = np.broadcast_to(np.asarray(back, dtype=float), shape)
-    d, late = np.empty(shape), np.empty(shape)
-    by, first, last = np.empty(shape, dtype=np.uint8), np.empty(shape), np.empty(shape)
+    out = Retx(np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.uint8), np.empty(shape), np.empty(shape),
+               np.empty(shape))
 
     def fill(mask, vals):
         ov = {k.split(".", 1)[1]: int(v) for k, v in vals.items() if k != "path.rtt_ms"}
         if retries2 is not None:
             ov["sysctl.net.ipv4.tcp_retries2"] = retries2
-        dd, ll, bb, sends = retx_template(host, vals.get("path.rtt_ms", base_rtt), ov)
-        d[mask], late[mask], by[mask] = t0[mask] + dd, ll, by_code(bb)
-        first[mask] = _first_at_or_after(t0[mask], back[mask], np.asarray(sends))
-        last[mask] = t0[mask] + sends[-1]
+        dd, ll, bb, sends, sends_late = retx_template(host, vals.get("path.rtt_ms", base_rtt), ov)
+        sends, sends_late = np.asarray(sends), np.asarray(sends_late)
+        t = t0[mask]
+        out.death[mask], out.late[mask], out.by[mask] = t + dd, ll, by_code(bb)
+        k = np.searchsorted(sends, back[mask] - t - 1e-9, side="left")
+        found = k < len(sends)
+        k = np.minimum(k, len(sends) - 1)
+        out.first[mask] = np.where(found, t + sends[k], np.inf)
+        out.first_late[mask] = np.where(found, sends_late[k], 0.0)
+        out.last[mask] = t + sends[-1]
 
     if not present:
         fill(Ellipsis, {})
-        return d, late, by, first, last
+        return out
     combos = np.stack([np.broadcast_to(cols[k], shape).astype(float).ravel() for k in present], axis=-1)
     uniq, inv = np.unique(combos, axis=0, return_inverse=True)
     inv = inv.reshape(shape)
     for u, row in enumerate(uniq):
         fill(inv == u, dict(zip(present, row)))
-    return d, late, by, first, last
-
-
-def _first_at_or_after(t0, back, sends: np.ndarray):
-    """``t0 + x`` for the first send offset ``x`` with ``t0 + x >= back`` (inf when there is none)."""
-    i = np.searchsorted(sends, back - t0 - 1e-9, side="left")
-    ok = i < len(sends)
-    return np.where(ok, t0 + sends[np.minimum(i, len(sends) - 1)], np.inf)
+    return out
 
 
 def apart(x, y):
@@ -411,7 +421,7 @@ def _retransmission_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | 
     a, back = _link_down(base, cols)
     until = _until(base, cols, sc)
     shape = np.broadcast_shapes(t.shape, a.shape, back.shape, until.shape, *(c.shape for c in cols.values()))
-    death, late, by, first, _ = retx(base, cols, "client", t, back, shape)
+    death, late, by, first, _, _ = retx(base, cols, "client", t, back, shape)
     eligible = jiffy_aligned(t, hz) & (a <= t) & (apart(first, back))
     survives = first < death
     nan = np.full(shape, np.nan)
@@ -473,11 +483,11 @@ def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None
     poll = np.minimum(np.maximum(i * 1e-3, poll_timeout_slack_s(0.0)), poll_timeout_slack_s(1e9))
     d_ssh = (n + 1) * i
     t0_or_i = i                                     # the first check: it sends the first message (CountMax >= 1) or kills
-    d_rt, late_rt, by_rt, first, last_rt = retx(base, cols, "client", t0_or_i, back, shape)
+    d_rt, late_rt, by_rt, first, first_late, last_rt = retx(base, cols, "client", t0_or_i, back, shape)
     d_rt = np.where(n >= 1, d_rt, np.inf)
     # After ssh exits its FIN (behind any unacknowledged data) is re-sent by the orphan until it gives up.
-    d_orphan, _, _, _, last_orphan = retx(base, cols, "client", t0_or_i, back, shape,
-                                          retries2=_orphan_boundary(sc.client))
+    orphan = retx(base, cols, "client", t0_or_i, back, shape, retries2=_orphan_boundary(sc.client))
+    d_orphan, last_orphan = orphan.death, orphan.last
     s_d, s_late, s_by, s_idle = _own_keepalive(base, cols, sc, "server", shape)
     c_ka_d, _, _, c_idle = _own_keepalive(base, cols, sc, "client", shape)
 
@@ -496,19 +506,24 @@ def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None
         & (apart(reply, d_ssh)) & (apart(reply, d_rt)) & (apart(first, back))
     # Survives: the server heard nothing before the reply's trigger, so its keepalive has not started.
     ok_survive = survives & (first < s_idle)
-    # Dies: once the link is back nothing may still be on its way (orphan FIN, server probes).
     # Dies: the server's first probe is lost too, and once the link is back nothing may still be on
     # its way (the orphan's FIN; the server's probes, which a closed client would answer with RST).
     # If the link is back before the server's first probe and the client is gone by then, that probe
     # meets a host without the connection: RST, one RTT after the probe.
     probe_reset = np.isfinite(s_d) & (back <= s_idle) & (s_idle > last_send + TIE_S) & (s_idle > c_at + TIE_S)
     server_done = ~np.isfinite(s_d) | (back > s_d + TIE_S) | probe_reset
-    ok_die = ~survives & (a <= s_idle) & (np.isinf(back) | ((back > last_send + TIE_S) & server_done))
+    # CountMax 0: ssh exits at the first check having sent nothing, and closes: its lone FIN is re-sent
+    # on the template's schedule; the first send after the link is back (before the orphan gives up)
+    # reaches sshd, which sees EOF rtt/2 later -- unless the server's own keepalive ended it first.
+    fin_delivered = (n == 0) & np.isfinite(back) & (first < d_orphan - TIE_S) & (s_d > first + rtt / 2 + TIE_S)
+    ok_die = ~survives & (a <= s_idle) & (np.isinf(back) | ((back > last_send + TIE_S) & server_done)
+                                          | fin_delivered)
     eligible = eligible & (ok_survive | ok_die)
     c_at = np.where(survives, np.nan, c_at)
-    s_at = np.where(survives, np.nan, np.where(probe_reset, s_idle + rtt, s_d))
-    s_late = np.where(probe_reset, timer_slack_s_array(s_idle, sc.server.hz), s_late)
-    s_by = np.where(probe_reset, by_code("tcp.reset_received"), s_by)
+    s_at = np.where(survives, np.nan, np.where(fin_delivered, first + rtt / 2, np.where(probe_reset, s_idle + rtt, s_d)))
+    s_late = np.where(fin_delivered, first_late + poll,
+                      np.where(probe_reset, timer_slack_s_array(s_idle, sc.server.hz), s_late))
+    s_by = np.where(fin_delivered, by_code("tcp.fin_received"), np.where(probe_reset, by_code("tcp.reset_received"), s_by))
     return eligible, finish(c_at, c_late, c_by, s_at, s_late, s_by, until, dest)
 
 
@@ -556,7 +571,7 @@ def _sshd_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = Non
     never = (n == 0) & (v >= sshd_alive.COUNT_MAX_ZERO_NEVER_SINCE)
     d_sshd = np.where(first_kills, i, np.where(never, np.inf, mult * (n + 1) * i))
     t0 = mult * i                                            # the first probe (none if the first check kills)
-    d_rt, late_rt, by_rt, _, _ = retx(base, cols, "server", t0, np.inf, shape)
+    d_rt, late_rt, by_rt = retx(base, cols, "server", t0, np.inf, shape)[:3]
     d_rt = np.where(first_kills, np.inf, d_rt)
     by_sshd = d_sshd < d_rt
     s_at = np.where(by_sshd, d_sshd, d_rt)

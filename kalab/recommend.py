@@ -111,7 +111,7 @@ def _keepalive_candidates(goal: Goal):
 
 def _first_retransmission_at_or_after(offset_s: float, rtt_ms: float) -> float | None:
     """Offset [s] of the first (re)transmission at or after ``offset_s`` of a lone segment (template)."""
-    _, _, _, sends = retx_template({}, rtt_ms, {})
+    sends = retx_template({}, rtt_ms, {})[3]
     for x in sends:
         if x >= offset_s - 1e-9:
             return x
