@@ -194,7 +194,8 @@ def _explain(args) -> int:
     lines = []
     for side in ("client", "server"):
         r = result.side(side)
-        lines += levers.levers(built.scenario, side, r.by) if r.fate == "died" else levers.switches(built.scenario, side)
+        lines += levers.levers(built.scenario, side, r.by) if r.fate == "died" else []
+        lines += levers.switches(built.scenario, side)
     if lines:
         print()
         print("What would change it (each line simulated):")

@@ -103,25 +103,33 @@ def levers(source: Mapping, side: str, by: str | None) -> list[str]:
             except ValueError:          # out of the kernel's range: not a lever
                 continue
             unit = "" if s.unit in ("count", "bool") else f" {s.unit}"
-            lines.append(f"{s.name} {s.value}{unit} -> {v}{unit}: the {side} {alt} (now: {now})")
+            change = f"the {side} {alt} (now: {now})" if alt != now else f"no change (the {side} {now})"
+            lines.append(f"{s.name} {s.value}{unit} -> {v}{unit}: {change}")
     return lines
 
 
 def switches(source: Mapping, side: str) -> list[str]:
-    """Where ``side`` never notices a dead peer: what switching on a liveness check would do."""
+    """What a liveness check would change where ``side`` never notices a dead peer (half-open or alive
+    through a fault), or where a NAT's idle timer killed it (then: traffic that keeps the mapping)."""
     sc = load(source)
     r = simulate(source).side(side)
-    if r.fate not in ("half_open", "alive") or not sc.faults:
-        return []
     h = sc.host(side)
+    if r.fate == "died" and r.by == "middlebox.reset" or (r.fate == "died" and sc.path.middleboxes and
+                                                          r.by in ("tcp.keepalive", "tcp.user_timeout")):
+        every = max(1, int(min(b.idle_timeout_s for b in sc.path.middleboxes) // 2))
+    elif r.fate in ("half_open", "alive") and sc.faults:
+        every = 15
+    else:
+        return []
     tries: list[tuple[str, str, Any]] = []
     if h.app.kind == "ssh":
-        tries.append(("ServerAliveInterval 15", f"{side}.app.options.ServerAliveInterval", 15))
+        tries.append((f"ServerAliveInterval {every}", f"{side}.app.options.ServerAliveInterval", every))
     if h.app.kind == "sshd":
-        tries.append(("ClientAliveInterval 15", f"{side}.app.options.ClientAliveInterval", 15))
-    if h.os == "linux":
-        if h.tcp.keepalive_enabled:
-            tries.append(("net.ipv4.tcp_keepalive_time = 60", f"{side}.sysctl.net.ipv4.tcp_keepalive_time", 60))
+        tries.append((f"ClientAliveInterval {every}", f"{side}.app.options.ClientAliveInterval", every))
+    if h.os == "linux" and h.tcp.keepalive_enabled:
+        ka_every = every if every != 15 else 60
+        tries.append((f"net.ipv4.tcp_keepalive_time = {ka_every}", f"{side}.sysctl.net.ipv4.tcp_keepalive_time",
+                      ka_every))
     out = []
     for label, key, value in tries:
         try:

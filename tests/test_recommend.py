@@ -121,3 +121,14 @@ def test_explain_half_open_side_gets_switches(capsys):
     out = capsys.readouterr().out
     assert "server: nothing killed it (half-open)" in out
     assert "ClientAliveInterval 15: the server dies at" in out
+
+
+def test_explain_behind_a_nat_points_at_what_keeps_the_mapping(capsys):
+    """Default ssh behind an AWS NAT: the 7200 s keepalive meets an expired mapping; levers that
+    refresh it within 350 s keep the session (simulated), the NAT's own timeout does not matter."""
+    assert main(["explain", "--ssh-version", "9.6", "--middlebox", "aws-nat"]) == 0
+    out = capsys.readouterr().out
+    assert "client: middlebox.reset -- aws-nat idle timeout = 350 s (--middlebox aws-nat)" in out
+    assert "aws-nat idle timeout 350 s -> 700 s: no change" in out
+    assert "ServerAliveInterval 175: the client stays alive" in out
+    assert "ClientAliveInterval 175: the server stays alive" in out

@@ -256,3 +256,60 @@ def test_common_grids_are_computed_by_their_family(family, base, axes):
     res = sweep(base, axes)
     assert res.stats["family"] == family
     assert res.stats["vectorized"] >= 0.95 * res.stats["points"], res.stats
+
+
+@st.composite
+def any_family_grid(draw):
+    """A random scenario and grid from any family -- or from none (then every point is simulated)."""
+    kind = draw(st.sampled_from(["keepalive", "reboot", "retransmission", "ssh", "sshd", "nat", "outside"]))
+    small = st.lists(st.integers(1, 200), min_size=1, max_size=3, unique=True)
+    outage = st.one_of(st.none(), st.integers(1, 2000))
+    if kind in ("keepalive", "reboot"):
+        fault = ({"kind": "link_down", "at_s": draw(st.integers(0, 5)), "for_s": draw(outage)} if kind == "keepalive"
+                 else {"kind": "host_reboot", "side": "server", "at_s": draw(st.integers(1, 5)),
+                       "down_s": draw(st.integers(1, 300))})
+        sock = {"SO_KEEPALIVE": 1}
+        if draw(st.booleans()):
+            sock["TCP_USER_TIMEOUT"] = draw(st.integers(1000, 600_000))
+        base = {"client": {"socket": sock}, "server": {}, "faults": [fault], "until_s": 50_000}
+        return base, {"client.socket.TCP_KEEPIDLE": draw(small), "client.socket.TCP_KEEPINTVL": draw(small),
+                      "client.socket.TCP_KEEPCNT": draw(st.lists(st.integers(1, 9), min_size=1, max_size=2, unique=True))}
+    if kind == "retransmission":
+        base = {"client": {}, "server": {}, "traffic": [{"at_s": 5, "from": "client"}],
+                "faults": [{"kind": "link_down", "at_s": 2, "for_s": draw(outage)}], "until_s": 50_000}
+        return base, {"client.sysctl.net.ipv4.tcp_retries2": draw(st.lists(st.integers(1, 15), min_size=1, max_size=3,
+                                                                            unique=True)),
+                      "client.socket.TCP_USER_TIMEOUT": draw(st.lists(st.integers(0, 900_000), min_size=1, max_size=2,
+                                                                       unique=True))}
+    if kind == "ssh":
+        base = {"client": {"app": {"kind": "ssh"}}, "server": {"app": {"kind": "sshd"}},
+                "faults": [{"kind": "link_down", "at_s": 1, "for_s": draw(outage)}], "until_s": 20_000}
+        return base, {"client.app.options.ServerAliveInterval": draw(small),
+                      "client.app.options.ServerAliveCountMax": draw(st.lists(st.integers(0, 5), min_size=1,
+                                                                              max_size=3, unique=True))}
+    if kind == "sshd":
+        base = {"client": {"app": {"kind": "ssh"}}, "server": {"app": {"kind": "sshd", "version": draw(
+            st.sampled_from(["8.1", "9.2", "9.6"]))}}, "faults": [{"kind": "link_down", "at_s": 1}], "until_s": 20_000}
+        return base, {"server.app.options.ClientAliveInterval": draw(small),
+                      "server.app.options.ClientAliveCountMax": draw(st.lists(st.integers(0, 5), min_size=1,
+                                                                              max_size=3, unique=True))}
+    if kind == "nat":
+        base = {"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPINTVL": draw(st.integers(1, 60))}}, "server": {},
+                "path": {"middleboxes": [{"preset": draw(st.sampled_from(["aws-nat", "azure-lb", "gcp-cloud-nat"]))}]},
+                "until_s": 10_000}
+        return base, {"client.socket.TCP_KEEPIDLE": draw(st.lists(st.integers(1, 1500), min_size=1, max_size=4,
+                                                                   unique=True))}
+    # outside every family: ssh through a NAT, a sleeping laptop
+    base = {"client": {"app": {"kind": "ssh", "options": {"ServerAliveInterval": 30}}}, "server": {"app": {"kind": "sshd"}},
+            "faults": [{"kind": "sleep", "side": "client", "at_s": 5, "for_s": draw(st.integers(1, 600))}],
+            "path": {"middleboxes": [{"preset": "azure-lb"}]}, "until_s": 5000}
+    return base, {"client.app.options.ServerAliveInterval": draw(st.lists(st.integers(5, 300), min_size=1, max_size=2,
+                                                                          unique=True))}
+
+
+@given(any_family_grid())
+def test_sweep_equals_simulate_on_random_scenarios_of_every_family(grid):
+    """The issue's property: random scenarios and grids (keepalive, TCP_USER_TIMEOUT, data in flight,
+    ssh/sshd alive, NAT expiry, transient and permanent outages, reboots), point by point."""
+    base, axes = grid
+    assert_equal_to_simulate(base, axes, sweep(base, axes))

@@ -95,7 +95,7 @@ def build(*, client_sysctl: SysctlDump | None = None, server_sysctl: SysctlDump 
     # ssh talks to an sshd, configured or not.
     for side, kind, conf, version in (("client", "ssh", ssh, ssh_version),
                                       ("server", "sshd", sshd, sshd_version)):
-        if conf is None and not version and ssh is None:
+        if conf is None and not version and ssh is None and not ssh_version:
             continue
         app: dict = {"kind": kind}
         if conf is not None:
@@ -111,7 +111,7 @@ def build(*, client_sysctl: SysctlDump | None = None, server_sysctl: SysctlDump 
             raise ScenarioError("--middlebox", f"unknown preset {middlebox!r}", value=middlebox,
                                 allowed=", ".join(PRESETS))
         sc["path"] = {"middleboxes": [{"preset": middlebox}]}
-        sources["path.middleboxes.0"] = Origin(f"--middlebox {middlebox}", 0)
+        sources["path.middleboxes.0.idle_timeout_s"] = Origin(f"--middlebox {middlebox}", 0)
     if rtt_ms is not None:
         sc.setdefault("path", {})["rtt_ms"] = rtt_ms
     if faults:
