@@ -70,7 +70,7 @@ def main() -> None:
     for name, (base, axes) in FAMILY_GRIDS.items():
         t, r = best(lambda: sweep(base, axes), 2)
         st = r.stats
-        print(f"family {name:15s} {st['points']:>9,} points ({st['family']}: {st['vectorized'] / st['points']:.1%} "
+        print(f"family {name:15s} {st['points']:>9,} points ({st['family']}: {st['vectorized'] / st['points']:.2%} "
               f"vectorized, {st['simulated']:,} simulated): {st['points'] / t:,.0f} points/s")
     small = {"client.app.options.ServerAliveInterval": np.arange(1, 41)}
     ssh = dict(SSH, client={"app": {"kind": "ssh"}, "monotime_phase_s": 0.5})  # a phase: outside the family

@@ -133,11 +133,29 @@ def _axes(base: Mapping, axes: Mapping[str, Iterable]) -> list[Axis]:
         vals = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
         if vals.ndim != 1 or vals.size == 0:
             raise ScenarioError(key, "an axis needs a non-empty, one-dimensional range of values", value=list(vals[:5]))
-        for v in np.unique(vals) if vals.dtype.kind in "iuf" else vals:
-            # Each distinct value must make a valid scenario: the same errors as a scenario file.
+        for v in _values_to_check(key, vals):
+            # The values must make valid scenarios: the same errors as a scenario file.
             load(with_value(base, key, v.item() if hasattr(v, "item") else v))
         out.append(Axis(key, vals, _unit_of(key)))
     return out
+
+
+#: Numeric keys whose valid values are a set, not a range: every value is checked.
+CHOICE_KEYS = ("hz",)
+
+
+def _values_to_check(key: str, vals: np.ndarray) -> np.ndarray:
+    """Which axis values must be loaded to know that all are valid.
+
+    A numeric setting's valid values form a range -- of whole numbers where the kernel wants them
+    (``scenario._number``) -- so the smallest, the largest and the first fractional value settle it
+    (NaN sorts last, so it is checked too).  Choices (``hz``) and non-numeric values: each distinct one.
+    """
+    if vals.dtype.kind not in "iuf" or str(split_key(key)[-1]) in CHOICE_KEYS:
+        return np.unique(vals) if vals.dtype.kind in "iuf" else vals
+    u = np.unique(vals)
+    frac = u[np.isfinite(u) & (u != np.round(u))]
+    return np.unique(np.concatenate([u[:1], u[-1:], frac[:1]]))
 
 
 # ---------------------------------------------------------------- the sweep

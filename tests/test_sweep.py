@@ -178,10 +178,15 @@ def test_result_is_labelled_and_shaped_in_axis_order():
     ({"client.socket.TCP_KEEPIDLE": []}, "client.socket.TCP_KEEPIDLE", "non-empty"),
     ({"client.socket.TCP_KEEPIDLE": [10, 40000]}, "client.socket.TCP_KEEPIDLE", "1..32767"),
     ({"client.socket.TCP_KEEPCNT": [0, 3]}, "client.socket.TCP_KEEPCNT", "1..127"),
+    ({"client.socket.TCP_KEEPIDLE": [1, 2.5, 3]}, "client.socket.TCP_KEEPIDLE", "whole number"),
+    ({"client.hz": [100, 200, 1000]}, "client.hz", "200"),
+    ({"faults.0.for_s": [5, float("nan")]}, "faults.0.for_s", "finite"),
 ])
 def test_bad_axes_get_the_same_errors_as_scenarios(axes, key, fragment):
+    """Numeric settings are ranges: the ends and the first fractional value are checked (hz, a choice: all)."""
     with pytest.raises(ScenarioError) as e:
-        sweep({"client": {"socket": {"SO_KEEPALIVE": 1}}, "server": {}}, axes)
+        sweep({"client": {"socket": {"SO_KEEPALIVE": 1}}, "server": {},
+               "faults": [{"kind": "link_down", "at_s": 1, "for_s": 10}]}, axes)
     assert e.value.key == key and fragment in str(e.value)
 
 
