@@ -54,7 +54,7 @@ from .mechanisms import sshd_alive
 from .mechanisms import tcp_keepalive as ka
 from .mechanisms import tcp_retransmit as rt
 from .result import BY, FATES
-from .scenario import Scenario, load, split_key
+from .scenario import Scenario, split_key
 from .slack import poll_timeout_slack_s, timer_slack_s_array
 
 BY_CODES = [None] + sorted(BY)

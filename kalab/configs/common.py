@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from ..errors import ScenarioError
@@ -42,7 +41,3 @@ def read_text(path: str) -> str:
     """A config file's text (undecodable bytes replaced: config files are mostly ASCII)."""
     with open(path, "rb") as f:
         return f.read().decode("utf-8", errors="replace")
-
-
-def display(path: str) -> str:
-    return path

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from ..errors import closest
 from ..scenario import SSH_OPTIONS, SSHD_OPTIONS
 from ..units import parse_duration
-from .common import ConfigError, Origin, Problem, display, read_text
+from .common import ConfigError, Origin, Problem, read_text
 
 #: READCONF_MAX_DEPTH in readconf.c.
 MAX_INCLUDE_DEPTH = 16
@@ -152,11 +152,10 @@ class _Reader:
         self.problems: list[Problem] = []
 
     def lines(self, path: str, depth: int = 0, text: str | None = None):
-        name = display(path)
         if text is None:
             text = read_text(path)
         for n, raw in enumerate(text.splitlines(), 1):
-            item = split_line(raw, Origin(name, n))
+            item = split_line(raw, Origin(path, n))
             if item is None:
                 continue
             if isinstance(item, Problem):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from .. import native
 from ..errors import ScenarioError
 from ..scenario import _port_range
-from .common import ConfigError, Origin, Problem, display, read_text
+from .common import ConfigError, Origin, Problem, read_text
 
 _LINE = re.compile(r"^\s*(?P<key>[A-Za-z0-9_./-]+?)\s*(?:=|:|\s)\s*(?P<value>.*?)\s*$")
 
@@ -101,4 +101,4 @@ def parse_sysctl(text: str, name: str = "<sysctl>", os_name: str | None = None) 
 
 def read_sysctl(path: str, os_name: str | None = None) -> SysctlDump:
     """Read a dump file (see :func:`parse_sysctl`)."""
-    return parse_sysctl(read_text(path), display(path), os_name)
+    return parse_sysctl(read_text(path), path, os_name)
