@@ -167,3 +167,17 @@ def test_sysctl_parser_fuzz_only_clean_errors(t, os_name):
         parse_sysctl(t, os_name=os_name)
     except ConfigError as e:
         assert e.key.startswith("<sysctl>:")
+
+
+@given(st.text(st.sampled_from(list("link_downhostcrashrebootsleepprocesskill:@+clientserver0123456789.smh ")),
+               max_size=40))
+def test_fault_spec_parser_fuzz_only_clean_errors(t):
+    try:
+        fault = parse_fault(t)
+    except ScenarioError as e:
+        assert e.key == "--fault"
+    else:
+        try:
+            build(faults=[fault])      # what parses goes into a scenario -- or is refused cleanly there
+        except ScenarioError as e:
+            assert e.key.startswith("faults.0")
