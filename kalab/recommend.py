@@ -36,7 +36,8 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import ScenarioError
 from .families import retx_template
-from .mechanisms import sshd_alive
+from .mechanisms import ssh_alive, sshd_alive
+from .mechanisms import tcp_keepalive as ka
 from .simulate import simulate
 from .slack import poll_timeout_slack_s, timer_slack_s
 from .units import format_duration, parse_duration
@@ -92,7 +93,8 @@ def _keepalive_candidates(goal: Goal):
         if cnt > 127 or cnt * intvl >= d:
             continue
         idle = int(d - cnt * intvl)
-        while idle >= 1 and idle + cnt * intvl + timer_slack_s(idle, HZ) + cnt * timer_slack_s(intvl, HZ) > d:
+        while idle >= 1 and ka.linux_keepalive_death_s(idle, intvl, cnt) + timer_slack_s(idle, HZ) \
+                + cnt * timer_slack_s(intvl, HZ) > d:
             idle -= 1
         if goal.nat_idle_s is not None:
             idle = min(idle, int(goal.nat_idle_s - margin - 1))
@@ -118,10 +120,19 @@ def _first_retransmission_at_or_after(offset_s: float, rtt_ms: float) -> float |
     return None
 
 
-def _alive_candidates(goal: Goal, mult: int):
-    """ServerAlive / ClientAlive (``mult`` 2 for sshd 9.2-9.4): (I, N) best first."""
+def _alive_candidates(goal: Goal, mech: str):
+    """ServerAlive / ClientAlive: (I, N) best first.  Deaths from :mod:`kalab.mechanisms.ssh_alive` and
+    :mod:`kalab.mechanisms.sshd_alive` (9.2-9.4 check every other interval: ``mult`` 2)."""
     d, o = goal.detect_within_s, goal.survive_outage_s
     rtt = goal.rtt_ms / 1000
+    mult = _mult(goal) if mech == "sshd-clientalive" else 1
+    version = _version(goal)
+
+    def death(i: int, n: int) -> float:      # after the peer's last packet at 0
+        if mech == "ssh-serveralive":
+            return ssh_alive.server_alive_death_s(0.0, i, n)
+        return sshd_alive.client_alive_death_s(0.0, i, n, version)
+
     x = _first_retransmission_at_or_after(o, goal.rtt_ms) if o > 0 else 0.0
     if x is None:
         return []
@@ -130,16 +141,17 @@ def _alive_candidates(goal: Goal, mult: int):
         n = max(1, math.floor((x + rtt) / (mult * i)) + 1)
         if o == 0:
             n = max(n, 2)
-            while n > 1 and mult * (n + 1) * i + 1 > d:
+            while n > 1 and death(i, n) + 1 > d:
                 n -= 1
-        if mult * (n + 1) * i + 1 + poll_timeout_slack_s(i) * mult * (n + 1) > d:
+        # + 1 s: the whole-second clock; plus one poll slack per wait.
+        if death(i, n) + 1 + poll_timeout_slack_s(i) * mult * (n + 1) > d:
             continue
         if goal.nat_idle_s is not None and mult * i > goal.nat_idle_s - rtt - 1:
             continue
         rate = 3600 / (mult * i)
         if goal.max_probes_per_hour is not None and rate > goal.max_probes_per_hour:
             continue
-        out.append((rate, mult * (n + 1) * i, {"interval": i, "count": n}))
+        out.append((rate, death(i, n), {"interval": i, "count": n}))
     out.sort(key=lambda c: (c[0], c[1]))
     return [c[2] for c in out]
 
@@ -170,8 +182,13 @@ def _first_interval(mech: str, s: dict, goal: Goal) -> float:
     return float(s["interval"] * (_mult(goal) if mech == "sshd-clientalive" else 1))
 
 
+def _version(goal: Goal) -> tuple[int, int]:
+    major, minor = (int(p) for p in goal.sshd_version.split(".")[:2])
+    return major, minor
+
+
 def _mult(goal: Goal) -> int:
-    v = tuple(int(p) for p in goal.sshd_version.split(".")[:2])
+    v = _version(goal)
     return 2 if sshd_alive.STRICT_CHECK_SINCE <= v < sshd_alive.STRICT_CHECK_FIXED else 1
 
 
@@ -224,7 +241,7 @@ MECHANISMS = {"client": ("tcp-keepalive", "ssh-serveralive"), "server": ("tcp-ke
 def _candidates(goal: Goal, mech: str):
     if mech == "tcp-keepalive":
         return _keepalive_candidates(goal)
-    return _alive_candidates(goal, _mult(goal) if mech == "sshd-clientalive" else 1)
+    return _alive_candidates(goal, mech)
 
 
 def best_for(goal: Goal, side: str, mech: str) -> Recommendation | None:
