@@ -92,7 +92,9 @@ def _keepalive_candidates(goal: Goal):
         cnt = max(1, math.ceil((o + margin) / intvl) + 1) if o > 0 else 3
         if cnt > 127 or cnt * intvl >= d:
             continue
-        idle = int(d - cnt * intvl)
+        # The largest idle whose death plus timer-wheel slack fits: start below it, then step down.
+        idle = int(d - cnt * intvl - cnt * timer_slack_s(intvl, HZ))
+        idle -= int(timer_slack_s(max(idle, 1), HZ))
         while idle >= 1 and ka.linux_keepalive_death_s(idle, intvl, cnt) + timer_slack_s(idle, HZ) \
                 + cnt * timer_slack_s(intvl, HZ) > d:
             idle -= 1
@@ -267,21 +269,25 @@ def feasible(goal: Goal) -> bool:
     return all(any(best_for(goal, side, m) for m in MECHANISMS[side]) for side in goal.sides())
 
 
+def longest_survivable_outage(goal: Goal) -> float | None:
+    """The longest outage [whole s, at most the goal's] that settings meeting the rest of the goal
+    survive (simulated); None when even no outage at all cannot be met."""
+    if not feasible(Goal(**{**asdict(goal), "survive_outage_s": 0.0})):
+        return None
+    lo, hi = 0, int(min(goal.survive_outage_s, goal.detect_within_s))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if feasible(Goal(**{**asdict(goal), "survive_outage_s": float(mid)})):
+            lo = mid
+        else:
+            hi = mid - 1
+    return float(lo)
+
+
 def trade_offs(goal: Goal) -> dict:
     """When the goal cannot be met: the longest survivable outage at the asked detection, and the
     fastest detection that survives the asked outage (each simulated; integer seconds)."""
-    out: dict = {}
-    lo, hi = 0, int(goal.survive_outage_s)
-    if not feasible(Goal(**{**asdict(goal), "survive_outage_s": 0.0})):
-        out["survive_outage_s"] = None
-    else:
-        while lo < hi:                                 # largest feasible outage
-            mid = (lo + hi + 1) // 2
-            if feasible(Goal(**{**asdict(goal), "survive_outage_s": float(mid)})):
-                lo = mid
-            else:
-                hi = mid - 1
-        out["survive_outage_s"] = float(lo)
+    out: dict = {"survive_outage_s": longest_survivable_outage(goal)}
     lo, hi = max(2, int(goal.survive_outage_s)), int(max(goal.survive_outage_s * 4, goal.detect_within_s) + 600)
     if not feasible(Goal(**{**asdict(goal), "detect_within_s": float(hi)})):
         out["detect_within_s"] = None

@@ -6,9 +6,10 @@ the model says for the same scenarios (computed here with kalab, not typed in).
 
 import ast
 import json
+import multiprocessing
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -67,7 +68,9 @@ def _execute(path: Path):
 @pytest.fixture(scope="session")
 def executed():
     if not _executed:
-        with ThreadPoolExecutor(3) as ex:
+        # One process per notebook client: jupyter_client's zmq sockets are not safe to share between
+        # threads (three clients in threads sometimes lost their kernels' sockets under load).
+        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as ex:
             _executed.update(zip([p.stem for p in NOTEBOOKS], ex.map(_execute, NOTEBOOKS)))
     return _executed
 
