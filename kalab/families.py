@@ -50,7 +50,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
-from .mechanisms import sshd_alive
+from .mechanisms import ssh_alive, sshd_alive
 from .mechanisms import tcp_keepalive as ka
 from .mechanisms import tcp_retransmit as rt
 from .result import BY, FATES
@@ -480,8 +480,8 @@ def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None
     rtt = 2 * _h(base, cols, sc)
     shape = np.broadcast_shapes(i.shape, n.shape, a.shape, back.shape, until.shape,
                                 *(c.shape for c in cols.values()))
-    poll = np.minimum(np.maximum(i * 1e-3, poll_timeout_slack_s(0.0)), poll_timeout_slack_s(1e9))
-    d_ssh = (n + 1) * i
+    poll = poll_timeout_slack_s(i)
+    d_ssh = ssh_alive.server_alive_death_s(0.0, i, n)
     t0_or_i = i                                     # the first check: it sends the first message (CountMax >= 1) or kills
     d_rt, late_rt, by_rt, first, first_late, last_rt = retx(base, cols, "client", t0_or_i, back, shape)
     d_rt = np.where(n >= 1, d_rt, np.inf)
@@ -489,7 +489,7 @@ def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None
     orphan = retx(base, cols, "client", t0_or_i, back, shape, retries2=_orphan_boundary(sc.client))
     d_orphan, last_orphan = orphan.death, orphan.last
     s_d, s_late, s_by, s_idle = _own_keepalive(base, cols, sc, "server", shape)
-    c_ka_d, _, _, c_idle = _own_keepalive(base, cols, sc, "client", shape)
+    c_idle = _own_keepalive(base, cols, sc, "client", shape)[3]
 
     reply = first + rtt
     survives = (n >= 1) & (reply < np.minimum(d_ssh, d_rt))
@@ -565,11 +565,11 @@ def _sshd_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = Non
     a, _ = _link_down(base, cols)
     until = _until(base, cols, sc)
     shape = np.broadcast_shapes(i.shape, n.shape, a.shape, until.shape, *(c.shape for c in cols.values()))
-    mult = 2.0 if sshd_alive.STRICT_CHECK_SINCE <= v < sshd_alive.STRICT_CHECK_FIXED else 1.0
-    poll = np.minimum(np.maximum(i * 1e-3, poll_timeout_slack_s(0.0)), poll_timeout_slack_s(1e9))
+    mult = sshd_alive.intervals_per_probe(v)
+    poll = poll_timeout_slack_s(i)
     first_kills = (n == 0) & (v < sshd_alive.COUNT_MAX_ZERO_NEVER_SINCE)
-    never = (n == 0) & (v >= sshd_alive.COUNT_MAX_ZERO_NEVER_SINCE)
-    d_sshd = np.where(first_kills, i, np.where(never, np.inf, mult * (n + 1) * i))
+    # NaN where CountMax 0 never terminates (>= 8.2): no death by ClientAlive.
+    d_sshd = np.nan_to_num(sshd_alive.client_alive_death_s(0.0, i, n, v), nan=np.inf)
     t0 = mult * i                                            # the first probe (none if the first check kills)
     d_rt, late_rt, by_rt = retx(base, cols, "server", t0, np.inf, shape)[:3]
     d_rt = np.where(first_kills, np.inf, d_rt)
@@ -578,7 +578,7 @@ def _sshd_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = Non
     waits = np.where(by_sshd, d_sshd, t0) / np.where(i > 0, i, 1)
     s_late = np.where(by_sshd, waits * poll, late_rt + waits * poll)
     s_by = np.where(by_sshd, by_code("sshd.client_alive"), by_rt)
-    s_ka_d, _, _, s_idle = _own_keepalive(base, cols, sc, "server", shape)
+    s_idle = _own_keepalive(base, cols, sc, "server", shape)[3]
     c_d, c_late, c_by, c_idle = _own_keepalive(base, cols, sc, "client", shape)
     first_event = np.where(first_kills, i, t0)
     eligible = (i > 0) & (a <= first_event) & (a <= c_idle) & (s_idle > first_event) \

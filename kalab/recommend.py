@@ -38,11 +38,12 @@ from .errors import ScenarioError
 from .families import retx_template
 from .mechanisms import ssh_alive, sshd_alive
 from .mechanisms import tcp_keepalive as ka
+from .settings import DEFAULT_HZ
 from .simulate import simulate
 from .slack import poll_timeout_slack_s, timer_slack_s
 from .units import format_duration, parse_duration
 
-HZ = 250
+HZ = DEFAULT_HZ
 TICK_S = 1 / HZ
 #: Outage phases tried, as fractions of the first probe/check interval (plus "one tick before it").
 PHASES = (0.0, 0.5)
@@ -107,7 +108,11 @@ def _keepalive_candidates(goal: Goal):
         rate = 3600 / max(idle, intvl)
         if goal.max_probes_per_hour is not None and rate > goal.max_probes_per_hour:
             continue
-        out.append((rate, cnt * intvl + idle, {"idle": idle, "intvl": intvl, "cnt": cnt}))
+        deadline = ka.linux_keepalive_death_s(idle, intvl, cnt)
+        # TCP_USER_TIMEOUT at the keepalive deadline: unacknowledged data gives up as fast, and the
+        # keepalive rule with UT (``ceil((UT - idle) / intvl)`` intervals) still ends at the same time.
+        out.append((rate, deadline, {"idle": idle, "intvl": intvl, "cnt": cnt,
+                                     "user_timeout_ms": int(deadline * 1000)}))
     # Fewest probes per idle hour; but a failure should not cost more than ~10 probes if avoidable.
     out.sort(key=lambda c: (c[2]["cnt"] > 10, c[0], c[1]))
     return [c[2] for c in out]
@@ -164,7 +169,7 @@ def _base(goal: Goal, side: str, mech: str, s: dict) -> dict:
     sc: dict = {"client": {}, "server": {}, "path": {"rtt_ms": goal.rtt_ms}}
     if mech == "tcp-keepalive":
         sock = {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": s["idle"], "TCP_KEEPINTVL": s["intvl"], "TCP_KEEPCNT": s["cnt"],
-                "TCP_USER_TIMEOUT": int((s["idle"] + s["cnt"] * s["intvl"]) * 1000)}
+                "TCP_USER_TIMEOUT": s["user_timeout_ms"]}
         sc[side]["socket"] = sock
     elif mech == "ssh-serveralive":
         sc["client"]["app"] = {"kind": "ssh", "options": {"ServerAliveInterval": s["interval"],
@@ -190,8 +195,7 @@ def _version(goal: Goal) -> tuple[int, int]:
 
 
 def _mult(goal: Goal) -> int:
-    v = _version(goal)
-    return 2 if sshd_alive.STRICT_CHECK_SINCE <= v < sshd_alive.STRICT_CHECK_FIXED else 1
+    return sshd_alive.intervals_per_probe(_version(goal))
 
 
 def verify(goal: Goal, side: str, mech: str, s: dict) -> tuple[bool, float, float, tuple[Check, ...]]:
@@ -312,7 +316,8 @@ def lines(side: str, mech: str, s: dict, goal: Goal) -> dict:
     """Config lines by file, each with a one-line reason."""
     if mech == "tcp-keepalive":
         i, v, c = s["idle"], s["intvl"], s["cnt"]
-        total = i + c * v
+        ut_ms = s["user_timeout_ms"]
+        total = ut_ms // 1000
         why_sysctl = ("host-wide; only for sockets with SO_KEEPALIVE (ssh and sshd set it with TCPKeepAlive yes, "
                       "the default)")
         return {
@@ -326,7 +331,7 @@ def lines(side: str, mech: str, s: dict, goal: Goal) -> dict:
                            f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, {i})    # first probe after {i} s idle",
                            f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, {v})    # every {v} s after",
                            f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, {c})    # {c} unanswered: dead",
-                           f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, {total * 1000})    "
+                           f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, {ut_ms})    "
                            f"# unacknowledged data also gives up after {total} s (default: ~15 min)"],
         }
     if mech == "ssh-serveralive":

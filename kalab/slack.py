@@ -108,5 +108,8 @@ def poll_timeout_slack_s(timeout_s: float, timer_slack_s: float = DEFAULT_TIMER_
 
     >>> poll_timeout_slack_s(2.0)
     0.002
+
+    Arrays broadcast (sweeps).
     """
-    return min(max(timeout_s * 1e-3, timer_slack_s), POLL_MAX_SLACK_S)
+    out = np.minimum(np.maximum(np.asarray(timeout_s, dtype=float) * 1e-3, timer_slack_s), POLL_MAX_SLACK_S)
+    return out if out.ndim else float(out)

@@ -37,6 +37,12 @@ STRICT_CHECK_FIXED = (9, 5)
 COUNT_MAX_ZERO_NEVER_SINCE = (8, 2)
 
 
+def intervals_per_probe(version: tuple[int, int]) -> int:
+    """How many ClientAliveIntervals pass per probe of a silent client: 2 for 9.2-9.4, whose strict
+    check finds the first timeout not yet due (``now > last + I`` with whole seconds), else 1."""
+    return 2 if STRICT_CHECK_SINCE <= version < STRICT_CHECK_FIXED else 1
+
+
 def check_due(now_mono_s: int, last_client_mono_s: int, interval_s: int, version: tuple[int, int]) -> bool:
     """Is a probe due when ppoll timed out?  ``>=`` except the strict ``>`` of 9.2-9.4."""
     if STRICT_CHECK_SINCE <= version < STRICT_CHECK_FIXED:
@@ -63,7 +69,7 @@ def client_alive_death_s(t_last_rx_s, interval_s, count_max, version: tuple[int,
     t = np.asarray(t_last_rx_s, dtype=float)
     i = np.asarray(interval_s, dtype=float)
     n = np.asarray(count_max, dtype=float)
-    mult = 2.0 if STRICT_CHECK_SINCE <= version < STRICT_CHECK_FIXED else 1.0
+    mult = intervals_per_probe(version)
     if version < COUNT_MAX_ZERO_NEVER_SINCE:
         out = t + mult * (np.maximum(n, 0) + 1) * i
     else:
