@@ -78,6 +78,7 @@ def compare(predicted: Any, measured: Any, tolerance_s: float = DEFAULT_TOLERANC
                        "same_sees": same_sees, "predicted": ps, "measured": ms, "agree": agree}
     wire = []
     observed_until = m.get("until_s")  # the lab stops watching here: later predictions cannot be seen
+    predicted_until = p.get("until_s")  # the model stops here: later segments were not predicted either way
     watched = m.get("watched")
     for side in ("client", "server", "path"):
         pw, mw = wire_events(p, side), wire_events(m, side)
@@ -97,6 +98,8 @@ def compare(predicted: Any, measured: Any, tolerance_s: float = DEFAULT_TOLERANC
                     # Missing: a fault only if it must have happened while the lab was watching.
                     unobservable = observed_until is not None and pt[1] + tolerance_s >= observed_until
                     inside = None if unobservable else False
+                elif predicted_until is not None and mt >= predicted_until:
+                    inside = None    # after the model's horizon (the lab watched a little longer)
                 else:
                     inside = False   # the real system did something the model did not predict
                 wire.append({"side": side, "kind": kind, "k": k + 1, "predicted_t_s": pt[0],

@@ -88,7 +88,7 @@ class HostSettings:
     kernel: tuple[int, int] = (6, 18)
     hz: int = DEFAULT_HZ
     monotime_phase_s: float = 0.0              # fractional second of CLOCK_BOOTTIME at t=0
-    srtt_s: float | None = None                # the kernel's smoothed RTT at t=0 (None: the path RTT)
+    srtt_s: float | None = None                # the kernel's smoothed RTT, held constant (None: the path RTT)
     address: str = ""
     port: int = 0
     tcp: TcpSettings = field(default_factory=TcpSettings)

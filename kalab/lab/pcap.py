@@ -115,7 +115,7 @@ def classify(packets: list[Packet], side_of: dict[str, str]) -> list[tuple[float
         elif p.length == 0 and not p.fin and side in peer_ack and p.seq == (peer_ack[side] - 1) % 2**32:
             kind = "keepalive_probe"
             probe_pending[side] = True
-        elif (p.length or p.fin) and side in sent_end and _before(p.seq, sent_end[side]):
+        elif (p.length or p.fin) and side in sent_end and seq_before(p.seq, sent_end[side]):
             kind = "retransmit"
         elif p.length:
             kind = "data"
@@ -128,12 +128,12 @@ def classify(packets: list[Packet], side_of: dict[str, str]) -> list[tuple[float
                 events.append((p.ts, other, "keepalive_ack"))
                 probe_pending[other] = False
             peer_ack[other] = p.ack
-        if side not in sent_end or _before(sent_end[side], end):
+        if side not in sent_end or seq_before(sent_end[side], end):
             sent_end[side] = end
         events.append((p.ts, side, kind))
     return events
 
 
-def _before(a: int, b: int) -> bool:
+def seq_before(a: int, b: int) -> bool:
     """TCP sequence comparison (wrap-around safe): a < b."""
     return ((a - b) & 0xFFFFFFFF) > 0x7FFFFFFF

@@ -53,7 +53,7 @@ from pathlib import Path
 from ..scenario import load
 from ..simulate import simulate
 from .netns import CLIENT_ADDR, SERVER_ADDR, LabError, Topology, sh
-from .pcap import classify, read_pcap
+from .pcap import classify, read_pcap, seq_before
 
 #: A run longer than this (seconds of observation) must be asked for with allow_long.
 DEFAULT_MAX_S = 75.0
@@ -350,10 +350,16 @@ table ip kalabnat {{
         if f.kind == "host_reboot":
             actions.append((f.at_s + f.for_s, "reboot_up", (i, f)))
     actions.sort(key=lambda a: a[0])
+    cut_seen = False
     while True:
         now = time.monotonic()
         if actions and t0 + actions[0][0] <= now:
             at, what, (i, f) = actions.pop(0)
+            if what in CUTS and srtt and not cut_seen:
+                # The model keeps srtt constant; what the lost segments' RTO grows from is the
+                # estimate at the cut (an RTT sample taken after t = 0 under load moves it).
+                cut_seen = True
+                srtt.update({k: v for k, v in ((side, _srtt_ms(topo, side)) for side in srtt) if v})
             fault_log.append((time.monotonic(), what, {"side": f.side, "index": i}))  # the cut comes first
             _apply(topo, what, f, block, procs)
             if what == "host_reboot":   # the router's end of the link was rebuilt: capture it again
@@ -379,20 +385,13 @@ table ip kalabnat {{
             packets += [(iface, pk) for pk in read_pcap(f)]
     extra_traffic = []
     if ssh:
-        # t = 0 is the client's last data of the set-up (sshd stamps last_client_time then); the
-        # server's answer (the command's output) follows as server traffic: it restarts sshd's
-        # relative wait without being client data, exactly as ppoll does.
-        ready_real = real_at_t0
-        c_data = [pk for i, pk in packets if i == "rc" and pk.src == CLIENT_ADDR and pk.length and pk.ts <= ready_real]
-        if c_data:
-            tc = c_data[-1].ts
-            s_data = [pk for i, pk in packets if i == "rs" and pk.src == SERVER_ADDR and pk.length
-                      and tc < pk.ts <= ready_real + 0.05]
-            shift = ready_real - tc
+        anchor = ssh_setup_anchor(packets, real_at_t0)
+        if anchor is not None:
+            tc, answers = anchor
+            shift = real_at_t0 - tc
             t0, real_at_t0 = t0 - shift, tc
             phase = (phase - shift) % 1.0
-            for pk in s_data:
-                extra_traffic.append({"at_s": round(pk.ts - tc, 6), "from": "server", "bytes": pk.length})
+            extra_traffic = [{"at_s": round(pk.ts - tc, 6), "from": "server", "bytes": pk.length} for pk in answers]
     fault_times = [(t - t0, what, d) for t, what, d in fault_log]
     return _measure(sc, src, lines.lines, packets, fault_times, t0, real_at_t0, phase, t_end, ssh, srtt,
                     extra_traffic)
@@ -486,6 +485,40 @@ SSHD_PATTERNS = [
     (re.compile(r"Connection reset by"), "tcp.reset_received"),
     (re.compile(r"Read error from remote host .*: Connection timed out"), "tcp.timeout"),
 ]
+
+
+def ssh_setup_anchor(packets: list, ready_real: float):
+    """t = 0 of an ssh run and the server's answers that follow it, from the capture.
+
+    ``packets``: ``[(iface, Packet)]``; ``ready_real``: when the client said the session was
+    ready (CLOCK_REALTIME).  t = 0 is the client's last data of the set-up (sshd stamps
+    ``last_client_time`` then); the server's answers (the command's output) become server
+    traffic: they restart sshd's relative wait without being client data, as ppoll does.
+    Only the set-up's own answers count: new data only (a spurious retransmission under load is
+    the kernel's, which the model derives itself), up to the client's next data (its first alive
+    message, which the model answers itself) and at most 50 ms after the ready line.
+    Returns ``(tc, [Packet])`` or None when the capture shows no client data.
+    """
+    c_data = [pk.ts for i, pk in packets if i == "rc" and pk.src == CLIENT_ADDR and pk.length and pk.ts <= ready_real]
+    if not c_data:
+        return None
+    tc = max(c_data)
+    c_next = min((pk.ts for i, pk in packets if i == "rc" and pk.src == CLIENT_ADDR and pk.length and pk.ts > tc),
+                 default=float("inf"))
+    answers, sent_end = [], None
+    for pk in sorted((pk for i, pk in packets if i == "rs" and pk.src == SERVER_ADDR and pk.length),
+                     key=lambda pk: pk.ts):
+        end = (pk.seq + pk.length) % 2**32
+        fresh = sent_end is None or seq_before(sent_end, end)
+        if fresh:
+            sent_end = end
+        if fresh and tc < pk.ts <= ready_real + 0.05 and pk.ts < c_next:
+            answers.append(pk)
+    return tc, answers
+
+
+#: Faults after which no RTT sample reaches the host whose segments are lost.
+CUTS = ("link_down", "host_crash", "host_reboot")
 
 
 def _srtt_ms(topo: Topology, side: str) -> float | None:

@@ -5,6 +5,8 @@ import struct
 import pytest
 
 from kalab.lab import LabError, check_supported, observation_s
+from kalab.compare import compare
+from kalab.lab import runner
 from kalab.lab.pcap import Packet, classify, read_pcap
 
 
@@ -69,3 +71,35 @@ def test_read_pcap_parses_ethernet_ipv4_tcp(tmp_path):
     p = read_pcap(f)
     assert [(x.src, x.length, x.rst) for x in p] == [("192.0.2.2", 5, False), ("198.51.100.2", 0, True)]
     assert p[0].ts == pytest.approx(100.25)
+
+
+def test_ssh_setup_answers_are_new_server_data_before_the_clients_next_message():
+    """Seen live under load: the server's answers to the set-up were counted twice (a TLP of the
+    last one, and the reply to the first alive message the model answers itself)."""
+    C, S = "192.0.2.2", "198.51.100.2"
+    ACK, PSH = 0x10, 0x08
+    pk = [("rc", _pkt(10.000, C, S, 1000, 5000, ACK | PSH, 36)),    # the client's last set-up data: t = 0
+          ("rs", _pkt(10.001, S, C, 5000, 1036, ACK | PSH, 72)),    # answers
+          ("rs", _pkt(10.200, S, C, 5072, 1036, ACK | PSH, 52)),
+          ("rs", _pkt(10.230, S, C, 5072, 1036, ACK | PSH, 52)),    # its TLP: not the program's
+          ("rc", _pkt(10.250, C, S, 1036, 5124, ACK | PSH, 52)),    # the first alive message
+          ("rs", _pkt(10.251, S, C, 5124, 1088, ACK | PSH, 28))]    # its reply: the model's own
+    tc, answers = runner.ssh_setup_anchor(pk, ready_real=10.21)
+    assert tc == 10.000
+    assert [(a.ts, a.length) for a in answers] == [(10.001, 72), (10.200, 52)]
+    # Answers later than 50 ms after the ready line belong to the session, not the set-up.
+    assert [a.ts for a in runner.ssh_setup_anchor(pk, ready_real=10.1)[1]] == [10.001]
+    assert runner.ssh_setup_anchor([p for p in pk if p[0] == "rs"], ready_real=10.21) is None
+
+
+def test_segments_after_the_models_horizon_are_not_judged():
+    """The lab may watch a little longer than the scenario's until_s (it stops on its own clock)."""
+    side = {"fate": "alive", "at_s": None, "latest_s": None, "by": None, "sees": None}
+    seg = {"side": "client", "layer": "tcp", "kind": "retransmit", "detail": ""}
+    predicted = {"client": side, "server": side, "until_s": 5.0,
+                 "events": [dict(seg, t_s=3.556, latest_s=3.63)]}
+    measured = {"client": side, "server": side, "until_s": 5.33,
+                "events": [dict(seg, t_s=3.6, latest_s=3.6), dict(seg, t_s=5.2998, latest_s=5.2998)]}
+    assert [w["inside"] for w in compare(predicted, measured)["wire"]] == [True, None]
+    measured["events"][1].update(t_s=4.9, latest_s=4.9)   # inside the horizon and not predicted: a fault
+    assert [w["inside"] for w in compare(predicted, measured)["wire"]] == [True, False]
