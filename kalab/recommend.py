@@ -5,8 +5,12 @@ outage must be survived (``survive_outage_s``), the idle timeout of a NAT on the
 notice, and how many probes per idle hour are acceptable.  Three mechanisms can meet it:
 
 ``tcp-keepalive``
-    the kernel's probes (sysctls or ``setsockopt``), for any program; with ``TCP_USER_TIMEOUT`` set to
-    the same deadline so that unacknowledged data gives up as fast.
+    the kernel's probes set per socket (``setsockopt``), for a program you can change; with
+    ``TCP_USER_TIMEOUT`` so that unacknowledged data gives up in time too.
+``tcp-keepalive-sysctl``
+    the same probes host-wide (``sysctl.conf``), for every socket with ``SO_KEEPALIVE`` (ssh and sshd
+    set it by default); there is no host-wide ``TCP_USER_TIMEOUT``, so ``net.ipv4.tcp_retries2`` is
+    lowered where unacknowledged data would otherwise take ~15 min to give up.
 ``ssh-serveralive`` (client) / ``sshd-clientalive`` (server)
     OpenSSH's encrypted keepalive messages, which also pass proxies that answer TCP for the peer.
 
@@ -18,8 +22,14 @@ last server packet, and its first message, retransmitted by TCP, must get throug
 fewest probes per idle hour (keepalive: with at most 10 probes per failure when possible), then
 the fastest detection.  Every candidate is then *simulated*:
 permanent link loss at several phases (detection), the outage at several phases, including just
-before the first probe (survival), the NAT with no traffic for several timeouts, and one idle hour
+before the first probe (survival), the same two with the side's own data in flight when the link goes
+(detection counted from the unacknowledged send: keepalive is suspended while data is outstanding,
+so the retransmission rules decide), the NAT with no traffic for several timeouts, and one idle hour
 (probe count).  Only candidates that pass every check are printed.
+
+Times are the *latest* the real system may act (timer-wheel and poll slack, :mod:`kalab.slack`): a
+long retransmission backoff may land seconds after its nominal time, and the goal is met only if
+the latest time fits.
 
 Detecting faster than an outage you want to survive is impossible: until the path is back, a dead
 peer and a broken path look the same to every probe (so does a crashed peer; a *rebooted* peer is
@@ -49,6 +59,10 @@ TICK_S = 1 / HZ
 PHASES = (0.0, 0.5)
 #: How many analytic candidates are simulated per mechanism before giving up.
 MAX_VERIFIED = 12
+#: The mechanisms per side (see the module docstring).
+KEEPALIVE_MECHANISMS = ("tcp-keepalive", "tcp-keepalive-sysctl")
+MECHANISMS = {"client": (*KEEPALIVE_MECHANISMS, "ssh-serveralive"),
+              "server": (*KEEPALIVE_MECHANISMS, "sshd-clientalive")}
 
 
 @dataclass(frozen=True)
@@ -85,10 +99,13 @@ class Recommendation:
 
 # ---------------------------------------------------------------- candidates from the closed forms
 
-def _keepalive_candidates(goal: Goal):
+def _keepalive_candidates(goal: Goal, mech: str = "tcp-keepalive"):
     d, o = goal.detect_within_s, goal.survive_outage_s
     margin = goal.rtt_ms / 1000 + 1.0              # the probe after the outage must be answered in time
     out = []
+    retries2 = host_retries2(goal) if mech == "tcp-keepalive-sysctl" else None
+    if mech == "tcp-keepalive-sysctl" and retries2 is None:
+        return []
     for intvl in range(1, int(d) + 1):
         cnt = max(1, math.ceil((o + margin) / intvl) + 1) if o > 0 else 3
         if cnt > 127 or cnt * intvl >= d:
@@ -109,13 +126,67 @@ def _keepalive_candidates(goal: Goal):
         if goal.max_probes_per_hour is not None and rate > goal.max_probes_per_hour:
             continue
         deadline = ka.linux_keepalive_death_s(idle, intvl, cnt)
-        # TCP_USER_TIMEOUT at the keepalive deadline: unacknowledged data gives up as fast, and the
-        # keepalive rule with UT (``ceil((UT - idle) / intvl)`` intervals) still ends at the same time.
-        out.append((rate, deadline, {"idle": idle, "intvl": intvl, "cnt": cnt,
-                                     "user_timeout_ms": int(deadline * 1000)}))
+        s = {"idle": idle, "intvl": intvl, "cnt": cnt}
+        if mech == "tcp-keepalive":
+            # TCP_USER_TIMEOUT at most the keepalive deadline -- then the keepalive rule with UT
+            # (``ceil((UT - idle) / intvl)`` intervals) ends no later -- and small enough that
+            # unacknowledged data gives up in time, slack included.
+            ut = _user_timeout_ms(goal, int(deadline * 1000))
+            if ut is None:
+                continue
+            s["user_timeout_ms"] = ut
+        else:
+            s["tcp_retries2"] = retries2
+        out.append((rate, deadline, s))
     # Fewest probes per idle hour; but a failure should not cost more than ~10 probes if avoidable.
     out.sort(key=lambda c: (c[2]["cnt"] > 10, c[0], c[1]))
     return [c[2] for c in out]
+
+
+def retransmission_give_up_s(goal: Goal, *, retries2: int | None = None, user_timeout_ms: int | None = None):
+    """A lone unacknowledged segment into a dead path: (latest give-up [s] after the send, send times
+    [s] after the first).  The schedule is the simulator's own (:func:`kalab.families.retx_template`:
+    RTO backoff from the connection's RTT, tail loss probe, ``tcp_retries2`` time model, UT clamp),
+    with the timer-wheel slack of every backoff step added up."""
+    ov: dict = {}
+    if retries2 is not None:
+        ov["sysctl.net.ipv4.tcp_retries2"] = retries2
+    if user_timeout_ms:
+        ov["socket.TCP_USER_TIMEOUT"] = user_timeout_ms
+    death, late, _by, sends, _ = retx_template({}, goal.rtt_ms, ov)
+    return death + late, sends
+
+
+def _user_timeout_ms(goal: Goal, start_ms: int) -> int | None:
+    """The largest ``TCP_USER_TIMEOUT`` [ms] <= ``start_ms`` whose data-in-flight give-up fits the goal.
+
+    UT counts from the first retransmission (``retrans_stamp``, timers.md "TCP_USER_TIMEOUT replaces
+    tcp_retries2"), not from the send, and the backoff steps carry slack: so the give-up after the
+    send is later than UT.  Step UT down by the overshoot until it fits.
+    """
+    ut = start_ms
+    for _ in range(8):
+        latest, _ = retransmission_give_up_s(goal, user_timeout_ms=ut)
+        over = latest - goal.detect_within_s
+        if over <= 0:
+            return ut
+        ut -= math.ceil(over * 1000) + 1
+        if ut < 1:
+            return None
+    return None
+
+
+#: ``net.ipv4.tcp_retries2`` default (ip-sysctl.rst): about 924.6 s of retransmissions at the minimum RTO.
+DEFAULT_RETRIES2 = 15
+
+
+def host_retries2(goal: Goal) -> int | None:
+    """The largest ``tcp_retries2`` (at most the default 15) whose data-in-flight give-up fits the goal,
+    or None when even 1 is too slow."""
+    for r2 in range(DEFAULT_RETRIES2, 0, -1):
+        if retransmission_give_up_s(goal, retries2=r2)[0] <= goal.detect_within_s:
+            return r2
+    return None
 
 
 def _first_retransmission_at_or_after(offset_s: float, rtt_ms: float) -> float | None:
@@ -171,6 +242,10 @@ def _base(goal: Goal, side: str, mech: str, s: dict) -> dict:
         sock = {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": s["idle"], "TCP_KEEPINTVL": s["intvl"], "TCP_KEEPCNT": s["cnt"],
                 "TCP_USER_TIMEOUT": s["user_timeout_ms"]}
         sc[side]["socket"] = sock
+    elif mech == "tcp-keepalive-sysctl":
+        sc[side]["socket"] = {"SO_KEEPALIVE": 1}
+        sc[side]["sysctl"] = {"net.ipv4.tcp_keepalive_time": s["idle"], "net.ipv4.tcp_keepalive_intvl": s["intvl"],
+                              "net.ipv4.tcp_keepalive_probes": s["cnt"], "net.ipv4.tcp_retries2": s["tcp_retries2"]}
     elif mech == "ssh-serveralive":
         sc["client"]["app"] = {"kind": "ssh", "options": {"ServerAliveInterval": s["interval"],
                                                           "ServerAliveCountMax": s["count"], "TCPKeepAlive": "no"}}
@@ -184,7 +259,7 @@ def _base(goal: Goal, side: str, mech: str, s: dict) -> dict:
 
 
 def _first_interval(mech: str, s: dict, goal: Goal) -> float:
-    if mech == "tcp-keepalive":
+    if mech in KEEPALIVE_MECHANISMS:
         return float(s["idle"])
     return float(s["interval"] * (_mult(goal) if mech == "sshd-clientalive" else 1))
 
@@ -222,6 +297,26 @@ def verify(goal: Goal, side: str, mech: str, s: dict) -> tuple[bool, float, floa
             checks.append(Check(f"{format_duration(goal.survive_outage_s)} outage from {a:g} s", ok,
                                 "both sides alive afterwards" if ok else
                                 f"client {res.client.fate} ({res.client.by}), server {res.server.fate} ({res.server.by})"))
+    # The side's own data in flight when the link goes: keepalive is suspended while data is
+    # outstanding, so retransmission (tcp_retries2 or TCP_USER_TIMEOUT) or the ssh/sshd timer decides.
+    for ph in PHASES:
+        a = round(ph * first, 3)
+        r = simulate(dict(base, traffic=[{"at_s": a, "from": side}], faults=[{"kind": "link_down", "at_s": a}],
+                          until_s=a + goal.detect_within_s * 4 + 1000)).side(side)
+        det = (r.latest_s - a) if r.fate == "died" else math.inf
+        worst = max(worst, det)
+        checks.append(Check(f"data in flight, link lost for good at {a:g} s", det <= goal.detect_within_s,
+                            f"the {side} gives up {format_duration(det) if det < math.inf else 'never'} after "
+                            f"its send{' by ' + str(r.by) if r.by else ''} (latest)"))
+    if goal.survive_outage_s > 0:
+        a = round(PHASES[-1] * first, 3)
+        res = simulate(dict(base, traffic=[{"at_s": a, "from": side}],
+                            faults=[{"kind": "link_down", "at_s": a, "for_s": goal.survive_outage_s}],
+                            until_s=a + goal.survive_outage_s + goal.detect_within_s * 4 + 1000))
+        ok = res.client.fate == "alive" and res.server.fate == "alive"
+        checks.append(Check(f"{format_duration(goal.survive_outage_s)} outage from {a:g} s, data in flight", ok,
+                            "delivered after the link is back, both sides alive" if ok else
+                            f"client {res.client.fate} ({res.client.by}), server {res.server.fate} ({res.server.by})"))
     if goal.nat_idle_s is not None:
         nat = dict(base, until_s=goal.nat_idle_s * 4 + 60)
         nat["path"] = dict(base["path"], middleboxes=[{"kind": "nat", "idle_timeout_s": goal.nat_idle_s,
@@ -231,8 +326,7 @@ def verify(goal: Goal, side: str, mech: str, s: dict) -> tuple[bool, float, floa
         checks.append(Check(f"NAT idle timeout {format_duration(goal.nat_idle_s)}, idle session", ok,
                             "mapping kept alive" if ok else f"client {res.client.fate} ({res.client.by})"))
     idle = simulate(dict(base, until_s=3600))
-    kinds = {"tcp-keepalive": "keepalive_probe", "ssh-serveralive": "alive_sent", "sshd-clientalive": "alive_sent"}
-    probes = sum(1 for e in idle.events if e.side == side and e.kind == kinds[mech])
+    probes = sum(1 for e in idle.events if e.side == side and e.kind == probe_event(mech))
     if goal.max_probes_per_hour is not None:
         checks.append(Check("probes in an idle hour", probes <= goal.max_probes_per_hour,
                             f"{probes} sent by the {side} (limit {goal.max_probes_per_hour:g})"))
@@ -241,12 +335,14 @@ def verify(goal: Goal, side: str, mech: str, s: dict) -> tuple[bool, float, floa
 
 # ---------------------------------------------------------------- the search
 
-MECHANISMS = {"client": ("tcp-keepalive", "ssh-serveralive"), "server": ("tcp-keepalive", "sshd-clientalive")}
+def probe_event(mech: str) -> str:
+    """The timeline event kind that counts as one probe of ``mech``."""
+    return "keepalive_probe" if mech in KEEPALIVE_MECHANISMS else "alive_sent"
 
 
 def _candidates(goal: Goal, mech: str):
-    if mech == "tcp-keepalive":
-        return _keepalive_candidates(goal)
+    if mech in KEEPALIVE_MECHANISMS:
+        return _keepalive_candidates(goal, mech)
     return _alive_candidates(goal, mech)
 
 
@@ -315,25 +411,36 @@ def trade_offs(goal: Goal) -> dict:
 def lines(side: str, mech: str, s: dict, goal: Goal) -> dict:
     """Config lines by file, each with a one-line reason."""
     if mech == "tcp-keepalive":
-        i, v, c = s["idle"], s["intvl"], s["cnt"]
-        ut_ms = s["user_timeout_ms"]
-        total = ut_ms // 1000
-        why_sysctl = ("host-wide; only for sockets with SO_KEEPALIVE (ssh and sshd set it with TCPKeepAlive yes, "
-                      "the default)")
-        return {
-            "sysctl.conf": [f"# /etc/sysctl.d/90-kalab-keepalive.conf on the {side} ({why_sysctl})",
-                            f"net.ipv4.tcp_keepalive_time = {i}    # first probe after {i} s without traffic",
-                            f"net.ipv4.tcp_keepalive_intvl = {v}    # then one probe every {v} s",
-                            f"net.ipv4.tcp_keepalive_probes = {c}    # give up after {c} unanswered: "
-                            f"{i} + {c} x {v} = {total} s after the last packet"],
-            "setsockopt": [f"# per socket, on the {side} (overrides the sysctls); Python",
-                           "sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)    # switch probing on",
-                           f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, {i})    # first probe after {i} s idle",
-                           f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, {v})    # every {v} s after",
-                           f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, {c})    # {c} unanswered: dead",
-                           f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, {ut_ms})    "
-                           f"# unacknowledged data also gives up after {total} s (default: ~15 min)"],
-        }
+        i, v, c, ut_ms = s["idle"], s["intvl"], s["cnt"], s["user_timeout_ms"]
+        return {"setsockopt": [
+            f"# per socket, on the {side}, after connect()/accept(); Python (C: the same names with setsockopt(2))",
+            "sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)    # switch probing on",
+            f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, {i})    # first probe after {i} s idle",
+            f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, {v})    # every {v} s after",
+            f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, {c})    # {c} unanswered: dead "
+            f"({i} + {c} x {v} = {i + c * v} s after the last packet)",
+            f"sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, {ut_ms})    # [ms] unacknowledged data "
+            f"gives up {ut_ms / 1000:g} s after its first retransmission (default: ~15 min)"]}
+    if mech == "tcp-keepalive-sysctl":
+        i, v, c, r2 = s["idle"], s["intvl"], s["cnt"], s["tcp_retries2"]
+        give_up = retransmission_give_up_s(goal, retries2=r2)[0]
+        if r2 == DEFAULT_RETRIES2:
+            r2_line = (f"# net.ipv4.tcp_retries2 = {r2}    (the default) unacknowledged data gives up within "
+                       f"{format_duration(give_up)}")
+        else:
+            # RFC 1122 4.2.3.5 (SHLD-11): R2 should correspond to at least 100 s.
+            rfc = " -- below RFC 1122's 100 s, for every connection of the host" if give_up < 100 else \
+                " (for every connection of the host)"
+            r2_line = (f"net.ipv4.tcp_retries2 = {r2}    # unacknowledged data gives up within "
+                       f"{format_duration(give_up)} (default 15: ~15 min){rfc}")
+        return {"sysctl.conf": [
+            f"# /etc/sysctl.d/90-kalab-keepalive.conf on the {side}; apply with `sysctl --system` (host-wide; "
+            "probes only sockets with SO_KEEPALIVE, which ssh and sshd set with TCPKeepAlive yes, the default)",
+            f"net.ipv4.tcp_keepalive_time = {i}    # first probe after {i} s without traffic",
+            f"net.ipv4.tcp_keepalive_intvl = {v}    # then one probe every {v} s",
+            f"net.ipv4.tcp_keepalive_probes = {c}    # give up after {c} unanswered: "
+            f"{i} + {c} x {v} = {i + c * v} s after the last packet",
+            r2_line]}
     if mech == "ssh-serveralive":
         i, n = s["interval"], s["count"]
         return {"ssh_config": ["# ~/.ssh/config (or /etc/ssh/ssh_config); first value wins: put it near the top",
@@ -401,15 +508,21 @@ def report(goal: Goal, recs: list[Recommendation], trades: dict) -> str:
     missing = unmet(goal, recs)
     if missing:
         out += ["", f"No setting meets every constraint on the {' and '.join(missing)}."]
-        if goal.survive_outage_s >= goal.detect_within_s - 1:
+        if 0 < goal.survive_outage_s and goal.survive_outage_s >= goal.detect_within_s - 1:
             out += ["  The goals contradict each other: until the path is back, a dead peer and a broken path look",
                     "  the same to every probe (a crashed peer too; a rebooted one answers with RST and is noticed",
                     f"  at the first probe). Noticing within {format_duration(goal.detect_within_s)} means giving up "
                     f"on outages longer than that."]
         out.append("Closest trade-offs (each simulated):")
         o, d = trades.get("survive_outage_s"), trades.get("detect_within_s")
-        out.append(f"  keep detection within {format_duration(goal.detect_within_s)}: survive outages up to "
-                   + (format_duration(o) if o is not None else "none (no setting detects that fast)"))
+        if o is not None:
+            out.append(f"  keep detection within {format_duration(goal.detect_within_s)}: survive outages up to "
+                       f"{format_duration(o)}")
+        else:
+            why = (f" with at most {goal.max_probes_per_hour:g} probes per idle hour"
+                   if goal.max_probes_per_hour is not None else "")
+            out.append(f"  no setting found that detects within {format_duration(goal.detect_within_s)}{why}, "
+                       "even with no outage to survive")
         if goal.survive_outage_s:
             out.append(f"  keep surviving {format_duration(goal.survive_outage_s)}: the fastest detection is "
                        + (format_duration(d) if d is not None else "not found"))

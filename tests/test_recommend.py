@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from kalab import simulate
 from kalab.cli import main
-from kalab.recommend import Goal, _base, _first_interval, answer, recommend
+from kalab.recommend import (Goal, _base, _first_interval, answer, host_retries2, probe_event, recommend,
+                             retransmission_give_up_s)
 
 D = os.path.join(os.path.dirname(__file__), "..", "examples", "configs")
 
@@ -29,6 +30,16 @@ def recheck(goal: Goal, rec, phase: float):
         r = simulate(dict(base, faults=[{"kind": "link_down", "at_s": a, "for_s": goal.survive_outage_s}],
                           until_s=a + goal.survive_outage_s + goal.detect_within_s * 3 + 60))
         assert r.client.fate == "alive" and r.server.fate == "alive", (rec, a, r.client, r.server)
+    # The side's own data in flight when the link goes: the give-up, counted from the send, fits too.
+    r = simulate(dict(base, traffic=[{"at_s": a, "from": rec.side}], faults=[{"kind": "link_down", "at_s": a}],
+                      until_s=a + goal.detect_within_s * 3 + 1000))
+    side = r.side(rec.side)
+    assert side.fate == "died" and side.latest_s - a <= goal.detect_within_s + 1e-9, (rec, a, side)
+    if goal.survive_outage_s:
+        r = simulate(dict(base, traffic=[{"at_s": a, "from": rec.side}],
+                          faults=[{"kind": "link_down", "at_s": a, "for_s": goal.survive_outage_s}],
+                          until_s=a + goal.survive_outage_s + goal.detect_within_s * 3 + 1000))
+        assert r.client.fate == "alive" and r.server.fate == "alive", (rec, a, r.client, r.server)
     if goal.nat_idle_s:
         nat = dict(base, until_s=goal.nat_idle_s * 5)
         nat["path"] = dict(base["path"], middleboxes=[{"kind": "nat", "idle_timeout_s": goal.nat_idle_s,
@@ -37,8 +48,8 @@ def recheck(goal: Goal, rec, phase: float):
         assert r.client.fate == "alive" and r.server.fate == "alive", rec
     if goal.max_probes_per_hour:
         r = simulate(dict(base, until_s=3600))
-        kind = "keepalive_probe" if rec.mechanism == "tcp-keepalive" else "alive_sent"
-        assert sum(e.side == rec.side and e.kind == kind for e in r.events) <= goal.max_probes_per_hour
+        assert sum(e.side == rec.side and e.kind == probe_event(rec.mechanism) for e in r.events) \
+            <= goal.max_probes_per_hour
 
 
 @settings(max_examples=15, deadline=None)
@@ -55,8 +66,9 @@ def test_every_recommendation_meets_its_goal_when_simulated(d, o_frac, nat, side
 def test_an_everyday_goal_is_met_by_each_mechanism():
     goal = Goal(detect_within_s=300, survive_outage_s=120, nat_idle_s=350)
     recs, trades = answer(goal)
-    assert {(r.side, r.mechanism) for r in recs} == {("client", "tcp-keepalive"), ("client", "ssh-serveralive"),
-                                                     ("server", "tcp-keepalive"), ("server", "sshd-clientalive")}
+    assert {(r.side, r.mechanism) for r in recs} == {
+        ("client", "tcp-keepalive"), ("client", "tcp-keepalive-sysctl"), ("client", "ssh-serveralive"),
+        ("server", "tcp-keepalive"), ("server", "tcp-keepalive-sysctl"), ("server", "sshd-clientalive")}
     assert trades == {}
     for r in recs:
         recheck(goal, r, 0.9)
@@ -82,7 +94,39 @@ def test_recommend_prints_paste_ready_lines(capsys):
     assert "    ServerAliveInterval " in out and "[FAIL]" not in out
     assert main(["recommend", "--detect-within", "2m", "--side", "server", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert {r["mechanism"] for r in doc["recommendations"]} == {"tcp-keepalive", "sshd-clientalive"}
+    assert {r["mechanism"] for r in doc["recommendations"]} == {"tcp-keepalive", "tcp-keepalive-sysctl",
+                                                                "sshd-clientalive"}
+
+
+def test_unacknowledged_data_gives_up_within_the_goal_per_socket_and_host_wide():
+    """Keepalive is suspended while data is outstanding, so keepalive settings alone leave a send into a
+    dead path to tcp_retries2 (~15 min): per socket TCP_USER_TIMEOUT, host-wide a lower tcp_retries2,
+    chosen so the latest give-up after the send (UT counts from the first retransmission; the long
+    backoff steps carry timer-wheel slack) fits the goal."""
+    goal = Goal(detect_within_s=120, survive_outage_s=30, side="client")
+    recs = {r.mechanism: r for r in recommend(goal)}
+    ut = recs["tcp-keepalive"].settings["user_timeout_ms"]
+    assert ut < 115_000                                         # below the keepalive deadline idle + cnt x intvl
+    assert retransmission_give_up_s(goal, user_timeout_ms=ut)[0] <= 120
+    assert retransmission_give_up_s(goal, user_timeout_ms=ut + 2000)[0] > 120      # and not much below
+    host = recs["tcp-keepalive-sysctl"]
+    r2 = host.settings["tcp_retries2"]
+    assert r2 == host_retries2(goal) and retransmission_give_up_s(goal, retries2=r2)[0] <= 120
+    assert retransmission_give_up_s(goal, retries2=r2 + 1)[0] > 120
+    assert any(line.startswith(f"net.ipv4.tcp_retries2 = {r2} ") and "below RFC 1122's 100 s" in line
+               for line in host.lines["sysctl.conf"])
+    # Keepalive settings without the retransmission bound really would miss the goal with data in flight.
+    base = _base(goal, "client", "tcp-keepalive-sysctl", dict(host.settings, tcp_retries2=15))
+    r = simulate(dict(base, traffic=[{"at_s": 10, "from": "client"}], faults=[{"kind": "link_down", "at_s": 10}],
+                      until_s=5000))
+    assert r.client.by == "tcp.retransmission" and r.client.at_s - 10 > 900
+
+
+def test_a_slow_goal_keeps_the_default_tcp_retries2():
+    goal = Goal(detect_within_s=3600, side="server")
+    host = next(r for r in recommend(goal) if r.mechanism == "tcp-keepalive-sysctl")
+    assert host.settings["tcp_retries2"] == 15
+    assert host.lines["sysctl.conf"][-1].startswith("# net.ipv4.tcp_retries2 = 15    (the default)")
 
 
 @pytest.mark.parametrize("argv", [["recommend", "--detect-within", "soon"], ["recommend", "--detect-within", "0"],
