@@ -75,6 +75,16 @@ def test_sshd_time_formats_and_sshd_T():
                                                          "TCPKeepAlive": True}
 
 
+@pytest.mark.parametrize("value", ["1.5h", "+5", "-5", "5x", "h", "5mm", "1h30m "])
+def test_time_values_sshd_refuses_are_errors_with_file_and_line(value):
+    """sshd_config(5) TIME FORMATS are digits with an optional s/m/h/d/w each (misc.c convtime):
+    a fraction, a sign or a stray letter makes sshd refuse to start, so kalab refuses it too."""
+    from kalab.configs.common import ConfigError
+    with pytest.raises(ConfigError) as e:
+        parse_sshd_config(f"Port 22\nClientAliveInterval \"{value}\"\n", "etc/sshd_config")
+    assert e.value.key == "etc/sshd_config:2: ClientAliveInterval" and "5m, 1h30m" in str(e.value)
+
+
 @pytest.mark.parametrize("name,os_name,values", [
     ("sysctl-a-linux.txt", "linux", {"net.ipv4.tcp_keepalive_time": 7200, "net.ipv4.tcp_retries2": 15,
                                      "net.ipv4.ip_local_port_range": "32768 60999"}),
@@ -181,3 +191,17 @@ def test_fault_spec_parser_fuzz_only_clean_errors(t):
             build(faults=[fault])      # what parses goes into a scenario -- or is refused cleanly there
         except ScenarioError as e:
             assert e.key.startswith("faults.0")
+
+
+@given(st.text(st.sampled_from(list("0123456789smhdwSMHDW.+- x")), max_size=12))
+def test_convtime_agrees_with_the_time_formats_grammar(text):
+    """convtime() accepts exactly ``(digits qualifier?)+`` with bare digits only at the end, and sums them."""
+    import re
+
+    from kalab.configs.openssh import convtime
+    scale = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    if re.fullmatch(r"(?:\d+[smhdwSMHDW]?)+", text):         # (greedy digits: a bare run can only end it)
+        want = sum(int(n) * scale[q.lower()] for n, q in re.findall(r"(\d+)([smhdwSMHDW]?)", text))
+        assert convtime(text) == (want if want <= 2**31 - 1 else None)
+    else:
+        assert convtime(text) is None

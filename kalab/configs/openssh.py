@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 
 from ..errors import closest
 from ..scenario import SSH_OPTIONS, SSHD_OPTIONS
-from ..units import parse_duration
 from .common import ConfigError, Origin, Problem, read_text
 
 #: READCONF_MAX_DEPTH in readconf.c.
@@ -206,14 +205,14 @@ def _option_value(table: dict, line: Line):
     if typ == "time":
         if v.lower() == "none":
             return 0
-        try:
-            secs = parse_duration(v)
-        except ValueError as e:
-            raise ConfigError(line.origin, canon, str(e), value=v, allowed="seconds or 1h30m style") from None
-        if not float(secs).is_integer() or not lo <= secs <= hi:
-            raise ConfigError(line.origin, canon, f"{v!r} is not a whole number of seconds in range", value=v,
-                              allowed=f"{lo}..{hi} s")
-        return int(secs)
+        secs = convtime(v)
+        if secs is None:
+            raise ConfigError(line.origin, canon, f"invalid time value {v!r} (sshd/ssh refuse to start on it)",
+                              value=v, allowed="TIME FORMATS: digits with an optional s, m, h, d or w each, "
+                                               "e.g. 90, 5m, 1h30m")
+        if not lo <= secs <= hi:
+            raise ConfigError(line.origin, canon, f"{v!r} is out of range", value=v, allowed=f"{lo}..{hi} s")
+        return secs
     try:
         iv = int(v)
     except ValueError:
@@ -222,6 +221,40 @@ def _option_value(table: dict, line: Line):
     if not lo <= iv <= hi:
         raise ConfigError(line.origin, canon, f"{iv} is out of range", value=iv, allowed=f"{lo}..{hi}")
     return iv
+
+
+#: sshd_config(5) TIME FORMATS qualifiers, in seconds (misc.c: SECONDS .. WEEKS).
+TIME_QUALIFIERS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_TIME_PART = re.compile(r"(\d+)([sSmMhHdDwW]?)")
+INT_MAX = 2**31 - 1
+
+
+def convtime(text: str) -> int | None:
+    """OpenSSH's ``convtime()`` (misc.c): seconds from a TIME FORMATS string, or None where OpenSSH
+    returns -1 and refuses the configuration ("invalid time value").
+
+    A non-empty sequence of ``digits[qualifier]``; a qualifier is one of ``s m h d w`` (either case);
+    digits without one are seconds.  No sign, no fraction, no spaces; the total must fit an ``int``.
+
+    >>> convtime("1h30m"), convtime("90"), convtime("5M"), convtime("1h30")
+    (5400, 90, 300, 3630)
+    >>> convtime("1.5h") is None and convtime("") is None and convtime("-5") is None and convtime("5x") is None
+    True
+    """
+    if not text:
+        return None
+    total, pos = 0, 0
+    while pos < len(text):
+        m = _TIME_PART.match(text, pos)
+        if m is None:
+            return None
+        total += int(m.group(1)) * TIME_QUALIFIERS[m.group(2).lower()]
+        if total > INT_MAX:
+            return None
+        pos = m.end()
+        if not m.group(2) and pos < len(text):       # bare digits end the string (else: a bad qualifier)
+            return None
+    return total
 
 
 @dataclass(frozen=True)
