@@ -2,7 +2,8 @@
 
 Target (issue 5): >= 10^7 points/s on one core and within 5x of the floor measured in the same run
 (a plain numpy expression touching the same per-point arrays).  Also the fallback's points/s.
-``--memory``: a 10^8-point grid written to disk (``sweep(out=...)``), peak memory (target 1 GiB).
+``--memory``: a 10^8-point grid written to disk (``sweep(out=...)``), peak memory (target 1 GiB); and
+the fallback's allocation peak at two numbers of simulated points (it streams: no growth).
 
     python benchmarks/sweep.py
     python benchmarks/sweep.py --memory
@@ -96,7 +97,27 @@ def memory_1e8(directory: str) -> None:
           f"(target 1024 MiB); sample client at_s {sample}")
 
 
+def fallback_memory(directory: str) -> None:
+    """The per-point fallback streams: its allocation peak (tracemalloc) does not grow with the number
+    of simulated points (the result arrays are on disk, ``out=``)."""
+    import os
+    import tracemalloc
+    ssh = dict(SSH, client={"app": {"kind": "ssh"}, "monotime_phase_s": 0.5})   # outside every family
+    peaks = {}
+    for n in (1500, 6000):
+        axes = {"client.app.options.ServerAliveInterval": np.arange(1, n + 1)}
+        tracemalloc.start()
+        t = time.perf_counter()
+        sweep(ssh, axes, out=os.path.join(directory, str(n)), progress=False)
+        dt = time.perf_counter() - t
+        peaks[n] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        print(f"fallback, {n:,} simulated points: {dt:.1f} s, allocation peak {peaks[n]:.2f} MiB")
+    print(f"fallback peak ratio 6000/1500 points: {peaks[6000] / peaks[1500]:.2f} (1.0 = independent of the count)")
+
+
 if __name__ == "__main__" and "--memory" in __import__("sys").argv:
     import tempfile
     with tempfile.TemporaryDirectory(prefix="kalab-sweep-") as d:
         memory_1e8(d)
+        fallback_memory(d)

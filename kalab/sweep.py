@@ -15,6 +15,7 @@ The grid is processed in chunks, so memory stays proportional to the result.
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from .scenario import load, split_key, with_value
 from .simulate import simulate
 
 CHUNK_POINTS = 1 << 18
+#: The fallback collects the simulations' garbage cycles every this many points (about 1 ms per ~0.6 s).
+GC_EVERY_POINTS = 1000
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,47 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
         data = {side: {f: np.empty(shape, dtype=dt) for f, dt in FIELDS.items()} for side in ("client", "server")}
     sc = load(base)
     family = family_for(sc, {a.key for a in ax})
-    fallback: list[tuple[int, ...]] = []
+    n_simulated = 0
+    t_simulate = 0.0
+    show = progress if progress is not None else sys.stderr.isatty()
+    shown = {"at": 0.0, "grid_done": 0}
+
+    def report(grid_done: int, final: bool = False) -> None:
+        """The progress line (stderr), at most five times a second."""
+        now = time.perf_counter()
+        if not show or not (final or now - shown["at"] > 0.2):
+            return
+        shown["at"] = now
+        print(f"\rsweep: {grid_done:,}/{total:,} grid points, {n_simulated:,} simulated outside the vectorized "
+              "families", end="\n" if final else "", file=sys.stderr, flush=True)
+
+    def simulate_points(points) -> None:
+        """Simulate the grid points ``points`` (an iterable of index tuples), writing each result at
+        once: nothing is collected, so memory stays bounded however many points fall outside a family."""
+        nonlocal n_simulated, t_simulate
+        t = time.perf_counter()
+        for f in points:
+            res = _simulate_point(base, ax, f)
+            for side, r in res.items():
+                vals = {"at_s": np.nan if r.at_s is None else r.at_s,
+                        "latest_s": np.nan if r.latest_s is None else r.latest_s,
+                        "by": BY_CODES.index(r.by), "fate": FATE_CODES.index(r.fate)}
+                for field, v in vals.items():
+                    if disk is not None:
+                        disk[side][field].write_flat(int(np.ravel_multi_index(f, shape)), np.asarray([v]))
+                    else:
+                        data[side][field][f] = v
+            n_simulated += 1
+            if n_simulated % GC_EVERY_POINTS == 0:
+                # A simulation leaves reference cycles (the world and its endpoints); collected only
+                # by a full collection, which Python defers in proportion to the heap.  Collect them
+                # here so the fallback's memory stays flat however many points it simulates.
+                gc.collect()
+            report(shown["grid_done"] + (0 if family else 1))
+            if not family:
+                shown["grid_done"] += 1
+        t_simulate += time.perf_counter() - t
+
     t0 = time.perf_counter()
     if family:
         rest = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
@@ -239,7 +282,6 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
             with np.errstate(invalid="ignore"):        # inf - inf where a side never acts
                 ok, res = family.block(base, cols, sc, dest)
             ok = np.broadcast_to(ok, block)
-            everywhere = bool(ok.all())
             for side in ("client", "server"):
                 for field in FIELDS:
                     if disk is not None:
@@ -247,32 +289,17 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
                                                      np.broadcast_to(res[side][field], block).ravel())
                     elif res[side][field] is not dest[side][field]:
                         np.copyto(dest[side][field], res[side][field])
-            if not everywhere:
-                for idx in np.argwhere(~ok):
-                    fallback.append((int(idx[0]) + r0, *map(int, idx[1:])))
+            if not ok.all():
+                # This block's ineligible points, simulated now (after the block is written).
+                simulate_points((int(i[0]) + r0, *map(int, i[1:])) for i in np.argwhere(~ok))
+            shown["grid_done"] += int(np.prod(block))
+            report(shown["grid_done"])
     else:
-        fallback = [tuple(map(int, i)) for i in np.ndindex(*shape)]
-    vectorized = total - len(fallback)
-    show = progress if progress is not None else (len(fallback) > 2000 and sys.stderr.isatty())
-    t1 = time.perf_counter()
-    for n, f in enumerate(fallback):
-        res = _simulate_point(base, ax, f)
-        for side, r in res.items():
-            vals = {"at_s": np.nan if r.at_s is None else r.at_s,
-                    "latest_s": np.nan if r.latest_s is None else r.latest_s,
-                    "by": BY_CODES.index(r.by), "fate": FATE_CODES.index(r.fate)}
-            for field, v in vals.items():
-                if disk is not None:
-                    disk[side][field].write_flat(int(np.ravel_multi_index(f, shape)), np.asarray([v]))
-                else:
-                    data[side][field][f] = v
-        if show and (n % 500 == 0 or n == len(fallback) - 1):
-            print(f"\rsweep: simulating {n + 1}/{len(fallback)} points outside the vectorized families",
-                  end="", file=sys.stderr, flush=True)
-    if show and fallback:
-        print(file=sys.stderr)
+        simulate_points(np.ndindex(*shape))
+    if n_simulated:
+        report(total, final=True)
     if disk is not None:
         data = {side: {f: d.close() for f, d in fields.items()} for side, fields in disk.items()}
-    stats = {"family": family.name if family else None, "points": total, "vectorized": vectorized, "simulated": len(fallback),
-             "vectorized_s": t1 - t0, "simulated_s": time.perf_counter() - t1}
+    stats = {"family": family.name if family else None, "points": total, "vectorized": total - n_simulated,
+             "simulated": n_simulated, "vectorized_s": time.perf_counter() - t0 - t_simulate, "simulated_s": t_simulate}
     return SweepResult(ax, data, stats)
