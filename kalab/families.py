@@ -24,17 +24,19 @@ Families (a point is in a family only when every condition holds; otherwise it i
     ``link_down`` (transient or permanent) or a server crash/reboot that starts by the first probe.
 ``retransmission``
     The client sends one message at ``t`` into a ``link_down`` that started by then (transient or
-    permanent); no keepalive.  Death: ``t + template``; it survives if a (re)transmission falls after
-    the link is back.
+    permanent), or to a server that crashed or rebooted; no keepalive.  Death: ``t + template``; it
+    survives if a (re)transmission falls after the link is back; a rebooted server answers the first
+    one after it is back with RST (one RTT later).
 ``ssh_alive``
     ``ssh`` with ``ServerAliveInterval`` against ``sshd`` without ``ClientAlive``; the link goes
-    down by the first check.  Death: the earlier of ``(CountMax + 1) x I`` and the first keepalive
-    message's retransmission death; survives a transient outage when a retransmission after the link
-    is back brings the server's reply before that; with ``CountMax 0`` the FIN of the exiting ssh may
-    reach sshd after the outage (EOF).
+    down (or the server crashes or reboots) by the first check.  Death: the earlier of
+    ``(CountMax + 1) x I`` and the first keepalive message's retransmission death; survives a
+    transient outage when a retransmission after the link is back brings the server's reply before
+    that; with ``CountMax 0`` the FIN of the exiting ssh may reach sshd after the outage (EOF); a
+    rebooted server's RST ends ssh when it comes first.
 ``sshd_alive``
     ``sshd`` with ``ClientAliveInterval`` (per OpenSSH version) against a client without
-    ``ServerAlive``; the link goes down for good by the first probe.
+    ``ServerAlive``; the link goes down for good (or the client crashes or reboots) by the first probe.
 ``middlebox``
     Client keepalive behind one NAT/firewall idle timer (drop or RST), idle plain programs, no fault:
     the mapping survives while ``keepidle + rtt/2 < timeout``; else the first probe meets an expired
@@ -238,13 +240,16 @@ class Retx(NamedTuple):
     first: np.ndarray        # the first (re)transmission at or after ``back`` [s] (inf: none before the give-up)
     first_late: np.ndarray   # its lateness [s]
     last: np.ndarray         # the last (re)transmission before the give-up [s]
+    last_before: np.ndarray  # the last (re)transmission strictly before ``before`` [s] (-inf: none; NaN: not asked)
 
 
-def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2: int | None = None) -> Retx:
+def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2: int | None = None,
+         before=None) -> Retx:
     """For a segment ``side`` sends at ``t0`` into a path that is back at ``back`` (inf: never).
 
     The schedule comes from :func:`retx_template`, once per distinct (retries2, UT, rtt) of the block.
-    ``retries2`` forces ``tcp_retries2`` (the orphan bound).
+    ``retries2`` forces ``tcp_retries2`` (the orphan bound).  ``before``: a time per point; the last
+    send before it is returned too.
     """
     keys = [f"{side}.{k}" for k in RETX_AXES] + ["path.rtt_ms"]
     host = _host(base, side)
@@ -253,7 +258,8 @@ def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2:
     t0 = np.broadcast_to(np.asarray(t0, dtype=float), shape)
     back = np.broadcast_to(np.asarray(back, dtype=float), shape)
     out = Retx(np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.uint8), np.empty(shape), np.empty(shape),
-               np.empty(shape))
+               np.empty(shape), np.full(shape, np.nan))
+    before = None if before is None else np.broadcast_to(np.asarray(before, dtype=float), shape)
 
     def fill(mask, vals):
         ov = {k.split(".", 1)[1]: int(v) for k, v in vals.items() if k != "path.rtt_ms"}
@@ -269,6 +275,9 @@ def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2:
         out.first[mask] = np.where(found, t + sends[k], np.inf)
         out.first_late[mask] = np.where(found, sends_late[k], 0.0)
         out.last[mask] = t + sends[-1]
+        if before is not None:
+            j = np.searchsorted(sends, before[mask] - t - 1e-9, side="left") - 1
+            out.last_before[mask] = np.where(j >= 0, t + sends[np.maximum(j, 0)], -np.inf)
 
     if not present:
         fill(Ellipsis, {})
@@ -310,6 +319,33 @@ def _link_down(base: Mapping, cols: dict):
     d = value(base, "faults.0.for_s", cols)
     d = np.asarray(np.inf if d is None else d, dtype=float)
     return a, a + d
+
+
+def _lost_peer_fault(sc: Scenario, lost: str) -> bool:
+    """The family's one fault: the path goes down (``link_down``), or the host ``lost`` crashes or
+    reboots.  To the other side all three look the same until the path or the host is back."""
+    f = sc.faults[0]
+    return f.kind == "link_down" or (f.kind in ("host_crash", "host_reboot") and f.side == lost)
+
+
+def _outage(base: Mapping, cols: dict, sc: Scenario):
+    """(start, back [s], kind) of the family's fault: ``back`` is when the path (``link_down``) or the
+    rebooted host (``host_reboot``: ``down_s`` later) answers again; never (inf) for ``host_crash``."""
+    f = sc.faults[0]
+    if f.kind == "link_down":
+        a, back = _link_down(base, cols)
+    elif f.kind == "host_reboot":
+        a = floats(base, "faults.0.at_s", cols, f.at_s)
+        back = a + floats(base, "faults.0.down_s", cols, f.for_s)
+    else:
+        a = floats(base, "faults.0.at_s", cols, f.at_s)
+        back = np.asarray(np.inf)
+    return a, back, f.kind
+
+
+def _host_fault_death(kind: str, a):
+    """The crashed or rebooted side's own fields: it dies at the fault, with no slack (``World``)."""
+    return a, 0.0, by_code("host." + ("crash" if kind == "host_crash" else "reboot"))
 
 
 # ---------------------------------------------------------------- keepalive
@@ -397,9 +433,9 @@ RETX_AXES_CLIENT = {"client.sysctl.net.ipv4.tcp_retries2", "client.socket.TCP_US
 
 
 def _retransmission_matches(sc: Scenario, keys: set) -> bool:
-    if not keys <= RETX_AXES_CLIENT | {"faults.0.at_s", "faults.0.for_s", "traffic.0.at_s", "path.rtt_ms", "until_s"}:
+    if not keys <= RETX_AXES_CLIENT | FAULT_AXES | {"traffic.0.at_s", "path.rtt_ms", "until_s"}:
         return False
-    if not _common(sc) or sc.path.middleboxes or len(sc.faults) != 1 or sc.faults[0].kind != "link_down":
+    if not _common(sc) or sc.path.middleboxes or len(sc.faults) != 1 or not _lost_peer_fault(sc, "server"):
         return False
     if len(sc.traffic) != 1:
         return False
@@ -412,21 +448,36 @@ def _retransmission_matches(sc: Scenario, keys: set) -> bool:
 
 
 def _retransmission_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None):
-    """The client's message at ``t`` meets the dead link: it is re-sent on the template's schedule
-    from ``t`` and delivered by the first (re)transmission once the link is back; if none comes
-    before the give-up, the client dies (ETIMEDOUT, no RST) and the server is left half open.
+    """The client's message at ``t`` meets the dead link (or a crashed or rebooting server): it is
+    re-sent on the template's schedule from ``t``.  Once the link is back the first (re)transmission
+    delivers it; once a rebooted server is back the first one is answered with RST (ECONNRESET, one
+    RTT later); if none comes before the give-up, the client dies (ETIMEDOUT, no RST) and the server
+    is left half open (or is dead itself).
     """
     hz = sc.client.hz
     t = floats(base, "traffic.0.at_s", cols, sc.traffic[0].at_s)
-    a, back = _link_down(base, cols)
+    a, back, kind = _outage(base, cols, sc)
+    h = _h(base, cols, sc)
     until = _until(base, cols, sc)
-    shape = np.broadcast_shapes(t.shape, a.shape, back.shape, until.shape, *(c.shape for c in cols.values()))
-    death, late, by, first, _, _ = retx(base, cols, "client", t, back, shape)
+    shape = np.broadcast_shapes(t.shape, a.shape, back.shape, until.shape, h.shape,
+                                *(c.shape for c in cols.values()))
+    death, late, by, first, first_late = retx(base, cols, "client", t, back, shape)[:5]
     eligible = jiffy_aligned(t, hz) & (a <= t) & (apart(first, back))
-    survives = first < death
     nan = np.full(shape, np.nan)
-    c_at = np.where(survives, np.nan, death)
-    return eligible, finish(c_at, late, by, nan, nan, by_code(None), until, dest)
+    if kind == "link_down":
+        c_at = np.where(first < death, np.nan, death)
+        return eligible, finish(c_at, late, by, nan, nan, by_code(None), until, dest)
+    s_at, s_late, s_by = _host_fault_death(kind, a)
+    if kind == "host_reboot":
+        rst = first + 2 * h                       # the RST answering the first send after the reboot
+        reset = rst < death
+        eligible = eligible & (a > 0) & apart(rst, death)
+        c_at, late = np.where(reset, rst, death), np.where(reset, first_late, late)
+        by = np.where(reset, by_code("tcp.reset_received"), by)
+    else:
+        eligible = eligible & (a > 0)
+        c_at = death
+    return eligible, finish(c_at, late, by, np.broadcast_to(s_at, shape), s_late, s_by, until, dest)
 
 
 RETRANSMISSION = Family("retransmission", _retransmission_matches, _retransmission_block)
@@ -438,10 +489,10 @@ SSH_AXES = {"client.app.options.ServerAliveInterval", "client.app.options.Server
 
 
 def _ssh_matches(sc: Scenario, keys: set) -> bool:
-    if not keys <= SSH_AXES | RETX_AXES_CLIENT | {"faults.0.at_s", "faults.0.for_s", "until_s"}:
+    if not keys <= SSH_AXES | RETX_AXES_CLIENT | FAULT_AXES | {"until_s"}:
         return False
     if not _common(sc) or sc.path.middleboxes or sc.traffic or len(sc.faults) != 1 \
-            or sc.faults[0].kind != "link_down":
+            or not _lost_peer_fault(sc, "server"):
         return False
     c, s = sc.client, sc.server
     return c.app.kind == "ssh" and s.app.kind == "sshd" and s.app.alive_interval_s == 0 \
@@ -475,7 +526,7 @@ def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None
     app = sc.client.app
     i = floats(base, "client.app.options.ServerAliveInterval", cols, app.alive_interval_s)
     n = floats(base, "client.app.options.ServerAliveCountMax", cols, app.alive_count_max)
-    a, back = _link_down(base, cols)
+    a, back, kind = _outage(base, cols, sc)
     until = _until(base, cols, sc)
     rtt = 2 * _h(base, cols, sc)
     shape = np.broadcast_shapes(i.shape, n.shape, a.shape, back.shape, until.shape,
@@ -483,7 +534,8 @@ def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None
     poll = poll_timeout_slack_s(i)
     d_ssh = ssh_alive.server_alive_death_s(0.0, i, n)
     t0_or_i = i                                     # the first check: it sends the first message (CountMax >= 1) or kills
-    d_rt, late_rt, by_rt, first, first_late, last_rt = retx(base, cols, "client", t0_or_i, back, shape)
+    d_rt, late_rt, by_rt, first, first_late, last_rt, last_before_exit = \
+        retx(base, cols, "client", t0_or_i, back, shape, before=d_ssh)
     d_rt = np.where(n >= 1, d_rt, np.inf)
     # After ssh exits its FIN (behind any unacknowledged data) is re-sent by the orphan until it gives up.
     orphan = retx(base, cols, "client", t0_or_i, back, shape, retries2=_orphan_boundary(sc.client))
@@ -497,10 +549,16 @@ def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None
     c_at = np.where(by_ssh, d_ssh, d_rt)
     c_late = np.where(by_ssh, poll, late_rt + poll)
     c_by = np.where(by_ssh, by_code("ssh.server_alive"), by_rt)
+    if kind != "link_down":
+        # (The keepalive message leaves after a ppoll timeout: its whole schedule may be one poll slack late.)
+        return _ssh_lost_server(kind, a, first, first_late + poll, rtt, n, d_ssh, d_rt, c_at, c_late, c_by,
+                                (i > 0) & (a > 0) & (a <= t0_or_i) & apart(d_ssh, d_rt) & (c_idle > t0_or_i)
+                                & apart(first, back), shape, until, dest)
     # The last segment the client ever sends: by ETIMEDOUT, the last retransmission; after ssh exits,
     # the orphan re-sends (FIN behind the data) on the same schedule until its own give-up -- or, if
-    # that budget is already spent, dies at the next firing without sending.
-    last_send = np.where(by_ssh, np.where(d_orphan > d_ssh, last_orphan, d_ssh), last_rt)
+    # that budget is already spent, dies at its next firing without sending (tcp_write_timeout:
+    # tcp_orphan_retries), so the last send is the last (re)transmission before ssh exited.
+    last_send = np.where(by_ssh, np.where(d_orphan > d_ssh, last_orphan, last_before_exit), last_rt)
 
     eligible = (i > 0) & (a <= t0_or_i) & (apart(d_ssh, d_rt)) & (c_idle > t0_or_i) \
         & (apart(reply, d_ssh)) & (apart(reply, d_rt)) & (apart(first, back))
@@ -527,6 +585,23 @@ def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None
     return eligible, finish(c_at, c_late, c_by, s_at, s_late, s_by, until, dest)
 
 
+def _ssh_lost_server(kind, a, first, first_late, rtt, n, d_ssh, d_rt, c_at, c_late, c_by, eligible, shape, until,
+                     dest):
+    """ServerAlive against a server that crashed (it never answers: as a link down for good) or
+    rebooted: the first keepalive message (or its retransmission) to reach the server once it is back
+    is answered with RST, which ends ssh one RTT later ("Connection reset by peer") unless ServerAlive
+    or the retransmission give-up came first.  With ``CountMax 0`` ssh exits at the first check."""
+    if kind == "host_reboot":
+        rst = first + rtt
+        reset = (n >= 1) & (rst < np.minimum(d_ssh, d_rt))
+        eligible = eligible & apart(rst, d_ssh) & apart(rst, d_rt)
+        c_at = np.where(reset, rst, c_at)
+        c_late = np.where(reset, first_late, c_late)
+        c_by = np.where(reset, by_code("tcp.reset_received"), c_by)
+    s_at, s_late, s_by = _host_fault_death(kind, a)
+    return eligible, finish(c_at, c_late, c_by, np.broadcast_to(s_at, shape), s_late, s_by, until, dest)
+
+
 SSH_ALIVE = Family("ssh_alive", _ssh_matches, _ssh_block)
 
 
@@ -537,12 +612,12 @@ SSHD_AXES = {"server.app.options.ClientAliveInterval", "server.app.options.Clien
 
 
 def _sshd_matches(sc: Scenario, keys: set) -> bool:
-    if not keys <= SSHD_AXES | {"faults.0.at_s", "until_s"}:
+    if not keys <= SSHD_AXES | {"faults.0.at_s", "faults.0.down_s", "until_s"}:
         return False
     if not _common(sc) or sc.path.middleboxes or sc.traffic or len(sc.faults) != 1:
         return False
     f = sc.faults[0]
-    if f.kind != "link_down" or f.for_s is not None:
+    if not _lost_peer_fault(sc, "client") or (f.kind == "link_down" and f.for_s is not None):
         return False
     c, s = sc.client, sc.server
     client_quiet = c.app.kind == "plain" or (c.app.kind == "ssh" and c.app.alive_interval_s == 0)
@@ -556,22 +631,24 @@ def _sshd_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = Non
     9.2-9.4, whose strict check skips every other timeout); death at ``(N+1) I`` (``2 (N+1) I``),
     never for ``CountMax 0`` since 8.2, at the first timeout before 8.2
     (:func:`kalab.mechanisms.sshd_alive.client_alive_death_s`).  The first probe's retransmission
-    death may come first.  The link is down for good, so the client only has its own keepalive.
+    death may come first.  The link is down for good, so the client only has its own keepalive --
+    or the client crashed (the same silence; it died at the fault) or rebooted: then the first probe
+    (or its retransmission) to reach it once it is back is answered with RST, one RTT later.
     """
     app = sc.server.app
     v = app.version
     i = floats(base, "server.app.options.ClientAliveInterval", cols, app.alive_interval_s)
     n = floats(base, "server.app.options.ClientAliveCountMax", cols, app.alive_count_max)
-    a, _ = _link_down(base, cols)
+    a, back, kind = _outage(base, cols, sc)
     until = _until(base, cols, sc)
-    shape = np.broadcast_shapes(i.shape, n.shape, a.shape, until.shape, *(c.shape for c in cols.values()))
+    shape = np.broadcast_shapes(i.shape, n.shape, a.shape, back.shape, until.shape, *(c.shape for c in cols.values()))
     mult = sshd_alive.intervals_per_probe(v)
     poll = poll_timeout_slack_s(i)
     first_kills = (n == 0) & (v < sshd_alive.COUNT_MAX_ZERO_NEVER_SINCE)
     # NaN where CountMax 0 never terminates (>= 8.2): no death by ClientAlive.
     d_sshd = np.nan_to_num(sshd_alive.client_alive_death_s(0.0, i, n, v), nan=np.inf)
     t0 = mult * i                                            # the first probe (none if the first check kills)
-    d_rt, late_rt, by_rt = retx(base, cols, "server", t0, np.inf, shape)[:3]
+    d_rt, late_rt, by_rt, first, first_late = retx(base, cols, "server", t0, back, shape)[:5]
     d_rt = np.where(first_kills, np.inf, d_rt)
     by_sshd = d_sshd < d_rt
     s_at = np.where(by_sshd, d_sshd, d_rt)
@@ -579,11 +656,21 @@ def _sshd_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = Non
     s_late = np.where(by_sshd, waits * poll, late_rt + waits * poll)
     s_by = np.where(by_sshd, by_code("sshd.client_alive"), by_rt)
     s_idle = _own_keepalive(base, cols, sc, "server", shape)[3]
-    c_d, c_late, c_by, c_idle = _own_keepalive(base, cols, sc, "client", shape)
     first_event = np.where(first_kills, i, t0)
-    eligible = (i > 0) & (a <= first_event) & (a <= c_idle) & (s_idle > first_event) \
-        & (apart(d_sshd, d_rt))
-    return eligible, finish(c_d, c_late, c_by, s_at, s_late, s_by, until, dest)
+    eligible = (i > 0) & (a <= first_event) & (s_idle > first_event) & (apart(d_sshd, d_rt))
+    if kind == "link_down":
+        c_d, c_late, c_by, c_idle = _own_keepalive(base, cols, sc, "client", shape)
+        eligible = eligible & (a <= c_idle)
+        return eligible, finish(c_d, c_late, c_by, s_at, s_late, s_by, until, dest)
+    if kind == "host_reboot":
+        rst = first + 2 * _h(base, cols, sc)
+        reset = ~first_kills & (rst < np.minimum(d_sshd, d_rt))
+        eligible = eligible & apart(first, back) & apart(rst, d_sshd) & apart(rst, d_rt)
+        s_at = np.where(reset, rst, s_at)
+        s_late = np.where(reset, first_late + mult * poll, s_late)     # the probe left after `mult` poll waits
+        s_by = np.where(reset, by_code("tcp.reset_received"), s_by)
+    c_at, c_late, c_by = _host_fault_death(kind, a)
+    return eligible & (a > 0), finish(np.broadcast_to(c_at, shape), c_late, c_by, s_at, s_late, s_by, until, dest)
 
 
 SSHD_ALIVE = Family("sshd_alive", _sshd_matches, _sshd_block)

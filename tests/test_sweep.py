@@ -98,6 +98,25 @@ def test_retransmission_family_equals_simulate(ut, r2, send, outage, a, rtt, unt
         axes["faults.0.for_s"] = outage
     check_family(base, axes, "retransmission")
 
+@given(ut=st.one_of(st.none(), st.integers(1, 400_000)), r2=st.lists(st.integers(1, 15), min_size=1, max_size=3,
+       unique=True), send=st.lists(st.integers(0, 100), min_size=1, max_size=3, unique=True),
+       down=st.lists(st.integers(1, 3000), min_size=1, max_size=4, unique=True), a=st.integers(1, 10),
+       kind=st.sampled_from(["host_crash", "host_reboot"]), rtt=st.sampled_from([0.1, 1.0, 30.0]),
+       until=st.sampled_from([500, 100_000]))
+def test_retransmission_family_with_a_crashed_or_rebooted_server_equals_simulate(ut, r2, send, down, a, kind, rtt,
+                                                                                 until):
+    """Data in flight to a server that crashed (silent for good) or rebooted (the first segment after it
+    is back is answered with RST): the same schedule, a different end."""
+    fault = {"kind": kind, "side": "server", "at_s": a}
+    if kind == "host_reboot":
+        fault["down_s"] = 10
+    base = {"client": {"socket": {} if ut is None else {"TCP_USER_TIMEOUT": ut}}, "server": {},
+            "path": {"rtt_ms": rtt}, "traffic": [{"at_s": a, "from": "client"}], "faults": [fault], "until_s": until}
+    axes = {"client.sysctl.net.ipv4.tcp_retries2": r2, "traffic.0.at_s": [s + a for s in send]}
+    if kind == "host_reboot":
+        axes["faults.0.down_s"] = down
+    check_family(base, axes, "retransmission")
+
 
 @given(interval=st.lists(st.integers(1, 400), min_size=1, max_size=3, unique=True),
        count=st.lists(st.integers(0, 6), min_size=1, max_size=3, unique=True),
@@ -118,6 +137,28 @@ def test_ssh_alive_family_equals_simulate(interval, count, outage, a, r2, tcpka,
     check_family(base, axes, "ssh_alive")
 
 
+@given(interval=st.lists(st.integers(1, 400), min_size=1, max_size=3, unique=True),
+       count=st.lists(st.integers(0, 6), min_size=1, max_size=3, unique=True),
+       down=st.lists(st.integers(1, 5000), min_size=1, max_size=4, unique=True), a=st.integers(1, 3),
+       kind=st.sampled_from(["host_crash", "host_reboot"]), r2=st.one_of(st.none(), st.integers(3, 15)),
+       rtt=st.sampled_from([1.0, 50.0]), until=st.sampled_from([600, 20_000]))
+def test_ssh_alive_family_with_a_crashed_or_rebooted_server_equals_simulate(interval, count, down, a, kind, r2, rtt,
+                                                                            until):
+    """ServerAlive against a crashed server (as a link lost for good) or a rebooted one, whose RST
+    answers the first keepalive message that reaches it once it is back."""
+    fault = {"kind": kind, "side": "server", "at_s": a}
+    if kind == "host_reboot":
+        fault["down_s"] = 10
+    base = {"client": {"app": {"kind": "ssh", "options": {"ServerAliveInterval": 15}}},
+            "server": {"app": {"kind": "sshd"}}, "path": {"rtt_ms": rtt}, "faults": [fault], "until_s": until}
+    if r2 is not None:
+        base["client"]["sysctl"] = {"net.ipv4.tcp_retries2": r2}
+    axes = {"client.app.options.ServerAliveInterval": interval, "client.app.options.ServerAliveCountMax": count}
+    if kind == "host_reboot":
+        axes["faults.0.down_s"] = down
+    check_family(base, axes, "ssh_alive")
+
+
 @given(interval=st.lists(st.integers(1, 300), min_size=1, max_size=3, unique=True),
        count=st.lists(st.integers(0, 5), min_size=1, max_size=3, unique=True),
        version=st.sampled_from(["7.4", "8.1", "8.9", "9.2", "9.3", "9.6"]), a=st.integers(0, 3),
@@ -130,6 +171,27 @@ def test_sshd_alive_family_equals_simulate(interval, count, version, a, r2, clie
             "faults": [{"kind": "link_down", "at_s": a}], "until_s": until}
     axes = {"server.app.options.ClientAliveInterval": interval, "server.app.options.ClientAliveCountMax": count,
             "server.sysctl.net.ipv4.tcp_retries2": r2}
+    check_family(base, axes, "sshd_alive")
+
+@given(interval=st.lists(st.integers(1, 300), min_size=1, max_size=3, unique=True),
+       count=st.lists(st.integers(0, 5), min_size=1, max_size=3, unique=True),
+       version=st.sampled_from(["7.4", "8.1", "9.2", "9.6"]), a=st.integers(1, 3),
+       kind=st.sampled_from(["host_crash", "host_reboot"]),
+       down=st.lists(st.integers(1, 3000), min_size=1, max_size=3, unique=True), rtt=st.sampled_from([1.0, 50.0]),
+       until=st.sampled_from([900, 20_000]))
+def test_sshd_alive_family_with_a_crashed_or_rebooted_client_equals_simulate(interval, count, version, a, kind, down,
+                                                                             rtt, until):
+    """ClientAlive towards a client that crashed (silent for good) or rebooted (its RST answers the
+    first probe that reaches it once it is back)."""
+    fault = {"kind": kind, "side": "client", "at_s": a}
+    if kind == "host_reboot":
+        fault["down_s"] = 10
+    base = {"client": {"app": {"kind": "ssh"}}, "server": {"app": {"kind": "sshd", "version": version,
+                                                                    "options": {"ClientAliveInterval": 10}}},
+            "path": {"rtt_ms": rtt}, "faults": [fault], "until_s": until}
+    axes = {"server.app.options.ClientAliveInterval": interval, "server.app.options.ClientAliveCountMax": count}
+    if kind == "host_reboot":
+        axes["faults.0.down_s"] = down
     check_family(base, axes, "sshd_alive")
 
 
@@ -279,22 +341,34 @@ def any_family_grid(draw):
         base = {"client": {"socket": sock}, "server": {}, "faults": [fault], "until_s": 50_000}
         return base, {"client.socket.TCP_KEEPIDLE": draw(small), "client.socket.TCP_KEEPINTVL": draw(small),
                       "client.socket.TCP_KEEPCNT": draw(st.lists(st.integers(1, 9), min_size=1, max_size=2, unique=True))}
+    peer_fault = st.sampled_from(["link_down", "host_crash", "host_reboot"])
+
+    def lost(side: str, at_s: int) -> dict:
+        """A link down (transient or not), or ``side`` crashing or rebooting."""
+        k = draw(peer_fault)
+        if k == "link_down":
+            return {"kind": k, "at_s": at_s, "for_s": draw(outage)}
+        f = {"kind": k, "side": side, "at_s": at_s}
+        if k == "host_reboot":
+            f["down_s"] = draw(st.integers(1, 2000))
+        return f
+
     if kind == "retransmission":
         base = {"client": {}, "server": {}, "traffic": [{"at_s": 5, "from": "client"}],
-                "faults": [{"kind": "link_down", "at_s": 2, "for_s": draw(outage)}], "until_s": 50_000}
+                "faults": [lost("server", 2)], "until_s": 50_000}
         return base, {"client.sysctl.net.ipv4.tcp_retries2": draw(st.lists(st.integers(1, 15), min_size=1, max_size=3,
                                                                             unique=True)),
                       "client.socket.TCP_USER_TIMEOUT": draw(st.lists(st.integers(0, 900_000), min_size=1, max_size=2,
                                                                        unique=True))}
     if kind == "ssh":
         base = {"client": {"app": {"kind": "ssh"}}, "server": {"app": {"kind": "sshd"}},
-                "faults": [{"kind": "link_down", "at_s": 1, "for_s": draw(outage)}], "until_s": 20_000}
+                "faults": [lost("server", 1)], "until_s": 20_000}
         return base, {"client.app.options.ServerAliveInterval": draw(small),
                       "client.app.options.ServerAliveCountMax": draw(st.lists(st.integers(0, 5), min_size=1,
                                                                               max_size=3, unique=True))}
     if kind == "sshd":
         base = {"client": {"app": {"kind": "ssh"}}, "server": {"app": {"kind": "sshd", "version": draw(
-            st.sampled_from(["8.1", "9.2", "9.6"]))}}, "faults": [{"kind": "link_down", "at_s": 1}], "until_s": 20_000}
+            st.sampled_from(["8.1", "9.2", "9.6"]))}}, "faults": [lost("client", 1)], "until_s": 20_000}
         return base, {"server.app.options.ClientAliveInterval": draw(small),
                       "server.app.options.ClientAliveCountMax": draw(st.lists(st.integers(0, 5), min_size=1,
                                                                               max_size=3, unique=True))}
