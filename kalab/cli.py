@@ -241,11 +241,17 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as e:
         print(f"kalab: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`kalab explain ... | head`): not an error of the user's.  (Before the
+        # OSError clause: BrokenPipeError is one.)  Point stdout at devnull so that Python's flush at
+        # exit does not fail again (the recipe in the `signal` module's docs).
+        import os
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except OSError as e:  # a config file that cannot be read
         print(f"kalab: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # pragma: no cover - e.g. `| head`
-        return 0
     return 2  # pragma: no cover
 
 

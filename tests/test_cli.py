@@ -59,3 +59,17 @@ def test_missing_file_and_bad_usage_exit_2(tmp_path):
     assert cli("simulate", str(tmp_path / "nope.json")).returncode == 2
     out = cli("frobnicate")
     assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+def test_a_reader_that_goes_away_is_not_an_error():
+    """`kalab ... | head -1`: a closed pipe ends the CLI quietly (no "Broken pipe" error, exit 0).
+    The pipe's read end is closed before the CLI writes, so every write meets EPIPE (no race)."""
+    import os
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([sys.executable, "-m", "kalab", "simulate", "examples/linux-defaults-2h11m15s.json"],
+                           cwd=ROOT, stdout=w, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(w)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
