@@ -121,20 +121,59 @@ def switches(source: Mapping, side: str) -> list[str]:
         every = 15
     else:
         return []
-    tries: list[tuple[str, str, Any]] = []
+    tries: list[tuple[str, dict]] = []
     if h.app.kind == "ssh":
-        tries.append((f"ServerAliveInterval {every}", f"{side}.app.options.ServerAliveInterval", every))
+        tries.append((f"ServerAliveInterval {every}", {f"{side}.app.options.ServerAliveInterval": every}))
     if h.app.kind == "sshd":
-        tries.append((f"ClientAliveInterval {every}", f"{side}.app.options.ClientAliveInterval", every))
-    if h.os == "linux" and h.tcp.keepalive_enabled:
-        ka_every = every if every != 15 else 60
-        tries.append((f"net.ipv4.tcp_keepalive_time = {ka_every}", f"{side}.sysctl.net.ipv4.tcp_keepalive_time",
-                      ka_every))
+        tries.append((f"ClientAliveInterval {every}", {f"{side}.app.options.ClientAliveInterval": every}))
+    tries += _keepalive_tries(sc, side, every if every != 15 else 60)
     out = []
-    for label, key, value in tries:
+    for label, changes in tries:
+        alt_source = source
         try:
-            alt = outcome(with_value(source, key, value), side)
+            for key, value in changes.items():
+                alt_source = with_value(alt_source, key, value)
+            alt = outcome(alt_source, side)
         except ValueError:
             continue
         out.append(f"{label}: the {side} {alt}")
     return out
+
+
+def _native(tables: dict, scope: str, field: str):
+    """The OS's own name for a TcpSettings field in ``scope`` (``socket`` or ``sysctl``), or None."""
+    return next(((n, k) for n, k in tables[scope].items() if k.field == field), (None, None))
+
+
+def _in_native_unit(spec, seconds: float):
+    return round(seconds / UNIT_SECONDS[spec.unit]) if spec.unit in UNIT_SECONDS else seconds
+
+
+def _keepalive_tries(sc, side: str, idle_s: int) -> list[tuple[str, dict]]:
+    """Keepalive levers in the OS's own names: with probing off, switch it on (per socket for a plain
+    program, which owns its socket; host-wide where the OS can force it: ``always_keepalive`` on the
+    BSDs), also with a shorter idle; with probing on, a shorter idle host-wide."""
+    h = sc.host(side)
+    tables = native.TABLES[h.os]
+    idle_sock, idle_sock_spec = _native(tables, "socket", "keepalive_idle_s")
+    idle_sys, idle_sys_spec = _native(tables, "sysctl", "keepalive_idle_s")
+    tries: list[tuple[str, dict]] = []
+    if h.tcp.keepalive_enabled:
+        if idle_sys:
+            v = _in_native_unit(idle_sys_spec, idle_s)
+            tries.append((f"{idle_sys} = {v}", {f"{side}.sysctl.{idle_sys}": v}))
+        return tries
+    if h.app.kind == "plain":
+        tries.append(("setsockopt SO_KEEPALIVE 1", {f"{side}.socket.SO_KEEPALIVE": 1}))
+        if idle_sock:
+            v = _in_native_unit(idle_sock_spec, idle_s)
+            tries.append((f"setsockopt SO_KEEPALIVE 1 and {idle_sock} {v}",
+                          {f"{side}.socket.SO_KEEPALIVE": 1, f"{side}.socket.{idle_sock}": v}))
+    always, _ = _native(tables, "sysctl", "keepalive_enabled")
+    if always:
+        tries.append((f"{always} = 1", {f"{side}.sysctl.{always}": 1}))
+        if idle_sys:
+            v = _in_native_unit(idle_sys_spec, idle_s)
+            tries.append((f"{always} = 1 and {idle_sys} = {v}",
+                          {f"{side}.sysctl.{always}": 1, f"{side}.sysctl.{idle_sys}": v}))
+    return tries

@@ -176,3 +176,17 @@ def test_explain_behind_a_nat_points_at_what_keeps_the_mapping(capsys):
     assert "aws-nat idle timeout 350 s -> 700 s: no change" in out
     assert "ServerAliveInterval 175: the client stays alive" in out
     assert "ClientAliveInterval 175: the server stays alive" in out
+
+
+def test_explain_a_program_that_never_notices_gets_keepalive_in_its_os_names(capsys):
+    """A plain program without SO_KEEPALIVE never notices a dead link: the levers switch probing on,
+    per socket and -- where the OS can force it -- host-wide, in that OS's own names and units
+    (macOS: keepidle in ms; death at idle + keepcnt x keepintvl after the last packet)."""
+    assert main(["explain", "--client-sysctl", os.path.join(D, "sysctl-macos.txt"), "--fault", "link_down@10",
+                 "--until", "4h"]) == 0
+    out = capsys.readouterr().out
+    assert "client: nothing killed it (alive)" in out
+    assert "setsockopt SO_KEEPALIVE 1: the client dies at 2 h 10 min by tcp.keepalive" in out      # 7200 + 8 x 75
+    assert "setsockopt SO_KEEPALIVE 1 and TCP_KEEPALIVE 60: the client dies at 11 min" in out       # 60 + 8 x 75
+    assert "net.inet.tcp.always_keepalive = 1 and net.inet.tcp.keepidle = 60000: the client dies at 11 min" in out
+    assert "setsockopt SO_KEEPALIVE 1 and TCP_KEEPIDLE 60: the server dies at 12 min 15 s" in out   # Linux: 60 + 9 x 75
