@@ -51,6 +51,22 @@ def _sshd(name, interval, count, until):
             "path": dict(RTT), "faults": [{"kind": "link_down", "at_s": 0.5, "for_s": None}], "until_s": until}
 
 
+def _recommended(mech: str) -> dict:
+    """What ``kalab recommend --detect-within 10s --survive-outage 3s --side client`` proposes as
+    ``mech``, with data in flight when the cable is cut: the give-up must come within 10 s of the
+    send (keepalive is suspended while data is unacknowledged; TCP_USER_TIMEOUT or tcp_retries2
+    decides).  The settings are in the name, so a recording of older advice no longer matches."""
+    from ..recommend import Goal, _base, recommend
+    goal = Goal(detect_within_s=10, survive_outage_s=3, side="client", rtt_ms=RTT["rtt_ms"])
+    rec = next(r for r in recommend(goal) if r.mechanism == mech)
+    sc = _base(goal, "client", mech, rec.settings)
+    settings = ", ".join(f"{k} {v}" for k, v in rec.settings.items())
+    sc.update(name=f"recommend 10 s / 3 s: {mech} ({settings}); data in flight, cable cut",
+              traffic=[{"at_s": 1, "from": "client", "bytes": 100}],
+              faults=[{"kind": "link_down", "at_s": 0.5, "for_s": None}], until_s=13)
+    return sc
+
+
 MATRIX: dict[str, dict] = {
     # keepalive: idle / interval / count
     "keepalive-3-1-3": _plain_ka("keepalive 3/1/3, cable cut", _ka(3, 1, 3), 9),
@@ -115,6 +131,9 @@ MATRIX: dict[str, dict] = {
     "killed-process": {
         "name": "server process killed", "client": {}, "server": {}, "path": dict(RTT),
         "faults": [{"kind": "process_kill", "side": "server", "at_s": 1}], "until_s": 4},
+    # kalab recommend's own advice, on the real kernel
+    "recommend-per-socket-data-in-flight": _recommended("tcp-keepalive"),
+    "recommend-host-wide-data-in-flight": _recommended("tcp-keepalive-sysctl"),
 }
 
 #: Scenarios whose observation necessarily exceeds about a minute.
