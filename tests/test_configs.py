@@ -193,15 +193,15 @@ def test_fault_spec_parser_fuzz_only_clean_errors(t):
             assert e.key.startswith("faults.0")
 
 
-@given(st.text(st.sampled_from(list("0123456789smhdwSMHDW.+- x")), max_size=12))
+@given(st.text(st.sampled_from(list("0123456789smhdwSMHDW.+- x٣")), max_size=12))
 def test_convtime_agrees_with_the_time_formats_grammar(text):
     """convtime() accepts exactly ``(digits qualifier?)+`` with bare digits only at the end, and sums them."""
     import re
 
     from kalab.configs.openssh import convtime
     scale = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    if re.fullmatch(r"(?:\d+[smhdwSMHDW]?)+", text):         # (greedy digits: a bare run can only end it)
-        want = sum(int(n) * scale[q.lower()] for n, q in re.findall(r"(\d+)([smhdwSMHDW]?)", text))
+    if re.fullmatch(r"(?:[0-9]+[smhdwSMHDW]?)+", text):         # (greedy digits: a bare run can only end it)
+        want = sum(int(n) * scale[q.lower()] for n, q in re.findall(r"([0-9]+)([smhdwSMHDW]?)", text))
         assert convtime(text) == (want if want <= 2**31 - 1 else None)
     else:
         assert convtime(text) is None

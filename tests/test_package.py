@@ -5,6 +5,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kalab import format_duration, parse_duration, presets
 from kalab.slack import timer_slack_s, timer_slack_s_array, wheel_level
@@ -46,6 +48,23 @@ def test_parse_duration(text, seconds):
 def test_parse_duration_rejects(bad):
     with pytest.raises(ValueError):
         parse_duration(bad)
+
+
+@given(st.text(st.sampled_from(list("0123456789.smhdwinfa ecSMH-+_e٣")), max_size=16))
+def test_parse_duration_fuzz_gives_a_finite_duration_or_a_value_error(text):
+    """The parser behind --detect-within, --until and scenario durations: a finite, non-negative number
+    of seconds, or ValueError -- never another exception, never inf or NaN."""
+    try:
+        v = parse_duration(text)
+    except ValueError:
+        return
+    assert np.isfinite(v) and v >= 0
+
+
+@given(st.integers(0, 10**7) | st.floats(0, 1e6, allow_nan=False).map(lambda x: round(x, 3)))
+def test_format_duration_reads_back(seconds):
+    """What kalab prints ("2 h 11 min 15 s", "1 min 59.352 s") parses back to the same number of seconds."""
+    assert parse_duration(format_duration(seconds)) == pytest.approx(seconds, abs=1e-3)
 
 
 @pytest.mark.parametrize("seconds,text", [(7875, "2 h 11 min 15 s"), (0.204, "204 ms"), (61.5, "1 min 1.5 s"),

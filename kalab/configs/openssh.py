@@ -225,7 +225,7 @@ def _option_value(table: dict, line: Line):
 
 #: sshd_config(5) TIME FORMATS qualifiers, in seconds (misc.c: SECONDS .. WEEKS).
 TIME_QUALIFIERS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_TIME_PART = re.compile(r"(\d+)([sSmMhHdDwW]?)")
+_TIME_PART = re.compile(r"([0-9]+)([sSmMhHdDwW]?)")   # ASCII digits only, as isdigit() in misc.c
 INT_MAX = 2**31 - 1
 
 
