@@ -85,6 +85,14 @@ def test_time_values_sshd_refuses_are_errors_with_file_and_line(value):
     assert e.value.key == "etc/sshd_config:2: ClientAliveInterval" and "5m, 1h30m" in str(e.value)
 
 
+@pytest.mark.parametrize("value", ["5_0", "٣", "3.0", "three"])
+def test_counts_take_what_strtonum_takes(value):
+    """ServerAliveCountMax is read by strtonum(): ASCII digits with an optional sign, nothing else."""
+    with pytest.raises(ConfigError):
+        parse_ssh_config(f"ServerAliveCountMax {value}\n", "h")
+    assert parse_ssh_config("ServerAliveCountMax +4\n", "h").options["ServerAliveCountMax"] == 4
+
+
 @pytest.mark.parametrize("name,os_name,values", [
     ("sysctl-a-linux.txt", "linux", {"net.ipv4.tcp_keepalive_time": 7200, "net.ipv4.tcp_retries2": 15,
                                      "net.ipv4.ip_local_port_range": "32768 60999"}),

@@ -213,11 +213,11 @@ def _option_value(table: dict, line: Line):
         if not lo <= secs <= hi:
             raise ConfigError(line.origin, canon, f"{v!r} is out of range", value=v, allowed=f"{lo}..{hi} s")
         return secs
-    try:
-        iv = int(v)
-    except ValueError:
-        raise ConfigError(line.origin, canon, f"must be an integer, got {v!r}", value=v,
-                          allowed=f"{lo}..{hi}") from None
+    # OpenSSH reads integers with strtonum(): an optional sign and ASCII digits (Python's int() would
+    # also take "5_0" and non-ASCII digits).
+    if not re.fullmatch(r"[+-]?[0-9]+", v):
+        raise ConfigError(line.origin, canon, f"must be an integer, got {v!r}", value=v, allowed=f"{lo}..{hi}")
+    iv = int(v)
     if not lo <= iv <= hi:
         raise ConfigError(line.origin, canon, f"{iv} is out of range", value=iv, allowed=f"{lo}..{hi}")
     return iv
