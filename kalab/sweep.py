@@ -198,18 +198,32 @@ class _DiskArray:
         return np.load(self.path, mmap_mode="r")
 
 
+#: Result bytes per grid point: both sides' at_s, latest_s (float64), by, fate (uint8).
+BYTES_PER_POINT = 2 * sum(np.dtype(dt).itemsize for dt in FIELDS.values())
+#: The largest result kept in memory (the issue's budget); beyond it, ``out=DIR`` is required.
+MAX_RESULT_BYTES = 1 << 30
+
+
 def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | None = None,
-          chunk_points: int = CHUNK_POINTS, out: str | None = None) -> SweepResult:
+          chunk_points: int = CHUNK_POINTS, out: str | None = None,
+          max_result_bytes: int = MAX_RESULT_BYTES) -> SweepResult:
     """Answer ``scenario`` at every point of the grid ``axes`` (keys -> values), exactly as simulate() would.
 
     ``out``: a directory; the result arrays are then written there (``client.at_s.npy`` ...) slab by
     slab and returned memory-mapped, so memory stays bounded for any grid size (10^8 points and more).
+    Without it the result is held in memory (36 bytes per point); a grid whose result would exceed
+    ``max_result_bytes`` (1 GiB: about 3 x 10^7 points) is refused before anything is allocated.
     """
     base = dict(scenario)
     load(base)
     ax = _axes(base, axes)
     shape = tuple(len(a.values) for a in ax)
     total = int(np.prod(shape, dtype=np.int64))
+    if out is None and total * BYTES_PER_POINT > max_result_bytes:
+        raise ValueError(f"a {' x '.join(map(str, shape))} grid ({total:,} points) needs "
+                         f"{total * BYTES_PER_POINT / 2**30:.1f} GiB for its result in memory (limit "
+                         f"{max_result_bytes / 2**30:.1f} GiB): pass out=DIR to write it to disk slab by slab "
+                         "(bounded memory, memory-mapped result), or raise max_result_bytes")
     disk = None
     if out is not None:
         import os

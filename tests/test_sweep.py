@@ -392,3 +392,17 @@ def test_sweep_equals_simulate_on_random_scenarios_of_every_family(grid):
     ssh/sshd alive, NAT expiry, transient and permanent outages, reboots), point by point."""
     base, axes = grid
     assert_equal_to_simulate(base, axes, sweep(base, axes))
+
+
+def test_a_result_too_big_for_memory_is_refused_before_anything_is_allocated(tmp_path):
+    """Without out=DIR the result lives in memory (36 bytes a point): past the budget (1 GiB) the sweep
+    says so and how to proceed, instead of being killed for memory half-way."""
+    base = keepalive_base({"kind": "link_down", "at_s": 1, "for_s": None}, {}, {}, 1.0, 100_000)
+    axes = {"client.socket.TCP_KEEPIDLE": np.arange(1, 1001), "client.socket.TCP_KEEPINTVL": np.arange(1, 1001),
+            "client.socket.TCP_KEEPCNT": np.arange(1, 101)}                       # 10^8 points: 3.4 GiB
+    with pytest.raises(ValueError, match=r"100,000,000 points.*3\.4 GiB.*pass out=DIR"):
+        sweep(base, axes)
+    small = {"client.socket.TCP_KEEPIDLE": [1, 2], "client.socket.TCP_KEEPCNT": [1, 2]}
+    with pytest.raises(ValueError, match="out=DIR"):
+        sweep(base, small, max_result_bytes=100)
+    assert sweep(base, small, out=str(tmp_path), max_result_bytes=100).shape == (2, 2)
