@@ -75,7 +75,7 @@ def trace_data(result: Result) -> list[dict[str, Any]]:
         if i is None:
             if e.kind in ("established", "syn_sent", "acked", "timeout", "connect_timeout", "keepalive_timeout",
                           "retransmission_timeout", "syn_timeout", "crash", "reboot", "up", "killed", "sleep",
-                          "wake", "close", "closed", "fin_wait2_timeout"):
+                          "wake", "close", "closed", "fin_wait2_timeout", "fin_wait2_mini"):
                 i = _KIND_TO_TRACE.get("other", len(TRACES) - 2)
             else:
                 continue

@@ -95,6 +95,7 @@ class Endpoint:
         self.probes_out = 0
         self.ka_last_intvl = 0.0
         self.misc_timer = None                         # TIME_WAIT / FIN_WAIT_2
+        self.fin_wait2_stages: list[float] = []        # an orphan's FIN_WAIT_2 timers still to run [s]
         self.last_rx = host.jiffies(world.now)          # jiffies of the last received segment
         self.last_rx_late = world.engine.late_s         # how late (at most) that receipt really was
         self.orphan = False
@@ -359,6 +360,13 @@ class Endpoint:
 
     def _on_misc(self) -> None:
         self.misc_timer = None
+        if self.state == "FIN_WAIT_2" and self.fin_wait2_stages:
+            # tcp_fin_timeout above 60 s: the full socket's keepalive timer ran out; a FIN_WAIT_2
+            # mini-socket takes over for the rest (a second timer, with its own slack).
+            rest = self.fin_wait2_stages.pop(0)
+            self._log("fin_wait2_mini", f"orphaned FIN_WAIT_2 becomes a mini-socket for {rest:g} s more")
+            self.misc_timer = self.w.kernel_timer(self.h, rest, self._on_misc)
+            return
         if self.state == "TIME_WAIT":
             self._log("time_wait_end", "TIME_WAIT over: the connection is gone")
         else:
@@ -490,8 +498,8 @@ class Endpoint:
                 self.state = "FIN_WAIT_2"
                 self._log("fin_wait_2", "our FIN was acknowledged")
                 if self.orphan:
-                    t = tw.fin_wait2_orphan_s(self.s.fin_timeout_s, self.rto_s)
-                    self.misc_timer = self.w.kernel_timer(self.h, t, self._on_misc)
+                    self.fin_wait2_stages = list(tw.fin_wait2_orphan_stages_s(self.s.fin_timeout_s, self.rto_s))
+                    self.misc_timer = self.w.kernel_timer(self.h, self.fin_wait2_stages.pop(0), self._on_misc)
             elif self.state == "CLOSING":
                 self._enter_time_wait()
             elif self.state == "LAST_ACK":

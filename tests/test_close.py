@@ -43,8 +43,8 @@ def test_port_exhaustion_rate():
 
 def test_orphaned_fin_wait_2_lasts_tcp_fin_timeout():
     assert tw.fin_wait2_orphan_s(60, 0.204) == 60
-    assert tw.fin_wait2_orphan_s(120, 0.204) == 120   # 60 + 60, literal reading (inferred)
-    assert tw.fin_wait2_orphan_s(90, 0.204) == 60     # 30 + 30
+    assert tw.fin_wait2_orphan_s(120, 0.204) == 120   # 60 + 60 (measured on 6.18: 123.1 s)
+    assert tw.fin_wait2_orphan_s(90, 0.204) == 60     # 30 + 30 (measured: 61.6 s)
     # The peer never closes: the closer's orphan goes away silently after tcp_fin_timeout.
     r = run({"sysctl": {"net.ipv4.tcp_fin_timeout": 30}}, {"app": {"kind": "telnetd", "flags": ["-n"]}},
             traffic=[{"at_s": 2, "from": "client", "close": True}, {"at_s": 2.0004, "from": "server", "bytes": 1}])
@@ -58,6 +58,24 @@ def test_orphaned_fin_wait_2_lasts_tcp_fin_timeout():
     gone = kinds(r, "client", "tcp", "fin_wait2_timeout")[0]
     assert gone.t_s - fw2.t_s == pytest.approx(30.0, abs=1 / 250)   # on a jiffy boundary
     assert not kinds(r, "client", "tcp", "rst_sent") and not kinds(r, "client", "tcp", "time_wait")
+
+
+def test_fin_timeout_above_60_s_runs_two_timers_each_with_its_own_slack():
+    """Above 60 s the orphan is kept (tmo - 60) by the full socket, then (tmo - 60) by a mini-socket:
+    tcp_fin_timeout 90 s lasts 60 s, not 90 s (measured on 6.18: 61.6 s) -- and each of the two
+    timers may be one timer-wheel granularity late."""
+    from kalab.slack import timer_slack_s
+    assert tw.fin_wait2_orphan_stages_s(90, 0.204) == (30, 30)
+    assert tw.fin_wait2_orphan_stages_s(70, 0.204) == (10, 10)          # 20 s: shorter than the default 60 s
+    assert tw.fin_wait2_orphan_stages_s(60.5, 0.204) == (0.5, 3.5 * 0.204)   # the mini-socket's RTO floor
+    r = run({"sysctl": {"net.ipv4.tcp_fin_timeout": 90}},
+            traffic=[{"at_s": 1, "from": "server"}, {"at_s": 1.6, "from": "client", "close": True}],
+            faults=[{"kind": "link_down", "at_s": 0.9, "for_s": 0.6}, {"kind": "link_down", "at_s": 1.7}], until_s=200)
+    fw2 = kinds(r, "client", "tcp", "fin_wait_2")[0]
+    mini = kinds(r, "client", "tcp", "fin_wait2_mini")[0]
+    gone = kinds(r, "client", "tcp", "fin_wait2_timeout")[0]
+    assert mini.t_s - fw2.t_s == pytest.approx(30.0, abs=1 / 250) and gone.t_s - fw2.t_s == pytest.approx(60.0, abs=2 / 250)
+    assert gone.latest_s - gone.t_s == pytest.approx(fw2.latest_s - fw2.t_s + 2 * timer_slack_s(30, 250))
 
 
 def test_orphan_fin_retries_give_up_after_the_orphan_model():
