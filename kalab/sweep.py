@@ -32,6 +32,8 @@ from .simulate import simulate
 CHUNK_POINTS = 1 << 18
 #: The fallback collects the simulations' garbage cycles every this many points (about 1 ms per ~0.6 s).
 GC_EVERY_POINTS = 1000
+#: The progress line appears only once a sweep has run this long [s].
+PROGRESS_AFTER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -238,15 +240,23 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
     family = family_for(sc, {a.key for a in ax})
     n_simulated = 0
     t_simulate = 0.0
-    show = progress if progress is not None else sys.stderr.isatty()
-    shown = {"at": 0.0, "grid_done": 0}
+    # A progress line on a terminal or in a notebook (ipykernel), but only for a sweep that has run
+    # a second already: quick sweeps stay quiet.  progress=True/False forces it on or off.
+    show = progress if progress is not None else (sys.stderr.isatty() or "ipykernel" in sys.modules)
+    quiet_until = time.perf_counter() + (0.0 if progress else PROGRESS_AFTER_S)
+    shown = {"at": 0.0, "grid_done": 0, "any": False}
 
     def report(grid_done: int, final: bool = False) -> None:
         """The progress line (stderr), at most five times a second."""
         now = time.perf_counter()
-        if not show or not (final or now - shown["at"] > 0.2):
+        if not show:
             return
-        shown["at"] = now
+        if final:
+            if not (shown["any"] or progress):   # a quick sweep showed nothing: no closing line either
+                return
+        elif now < quiet_until or now - shown["at"] <= 0.2:
+            return
+        shown["at"], shown["any"] = now, True
         print(f"\rsweep: {grid_done:,}/{total:,} grid points, {n_simulated:,} simulated outside the vectorized "
               "families", end="\n" if final else "", file=sys.stderr, flush=True)
 

@@ -406,3 +406,23 @@ def test_a_result_too_big_for_memory_is_refused_before_anything_is_allocated(tmp
     with pytest.raises(ValueError, match="out=DIR"):
         sweep(base, small, max_result_bytes=100)
     assert sweep(base, small, out=str(tmp_path), max_result_bytes=100).shape == (2, 2)
+
+
+def test_progress_only_for_sweeps_that_take_a_while(capsys, monkeypatch):
+    """The fallback's progress line (stderr) appears once a sweep has run PROGRESS_AFTER_S; quick
+    sweeps print nothing; progress=True forces it, progress=False silences it."""
+    import sys
+    ks = sys.modules["kalab.sweep"]                # (kalab.sweep the function hides the module)
+    base = {"client": {"app": {"kind": "ssh"}, "monotime_phase_s": 0.5}, "server": {"app": {"kind": "sshd"}},
+            "faults": [{"kind": "link_down", "at_s": 1}], "until_s": 2000}      # outside every family
+    axes = {"client.app.options.ServerAliveInterval": np.arange(1, 21)}
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)      # as on a terminal
+    sweep(base, axes)
+    assert capsys.readouterr().err == ""
+    sweep(base, axes, progress=True)
+    assert "20/20 grid points, 20 simulated" in capsys.readouterr().err
+    monkeypatch.setattr(ks, "PROGRESS_AFTER_S", 0.0)
+    sweep(base, axes)
+    assert "20/20 grid points" in capsys.readouterr().err
+    sweep(base, axes, progress=False)
+    assert capsys.readouterr().err == ""
