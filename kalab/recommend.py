@@ -273,50 +273,54 @@ def _mult(goal: Goal) -> int:
     return sshd_alive.intervals_per_probe(_version(goal))
 
 
+def _detection(goal: Goal, base: dict, side: str, a: float, data: bool) -> tuple[float, Check]:
+    """The link is lost for good at ``a`` (``data``: just as ``side`` sends): how long ``side`` takes
+    to give up, by the latest time the real system may act [s], and the check against the goal."""
+    extra = {"traffic": [{"at_s": a, "from": side}]} if data else {}
+    r = simulate(dict(base, faults=[{"kind": "link_down", "at_s": a}], until_s=a + goal.detect_within_s * 4 + 1000,
+                      **extra)).side(side)
+    det = (r.latest_s - a) if r.fate == "died" else math.inf
+    took = format_duration(det) if det < math.inf else "never"
+    by = f" by {r.by}" if r.by else ""
+    if data:
+        return det, Check(f"data in flight, link lost for good at {a:g} s", det <= goal.detect_within_s,
+                          f"the {side} gives up {took} after its send{by} (latest)")
+    return det, Check(f"link lost for good at {a:g} s", det <= goal.detect_within_s,
+                      f"the {side} gives up {took} later{by} (latest, with timer slack)")
+
+
+def _survival(goal: Goal, base: dict, side: str, a: float, data: bool) -> Check:
+    """The outage of the goal from ``a`` (``data``: ``side`` sends as it starts): both sides alive after."""
+    extra = {"traffic": [{"at_s": a, "from": side}]} if data else {}
+    res = simulate(dict(base, faults=[{"kind": "link_down", "at_s": a, "for_s": goal.survive_outage_s}],
+                        until_s=a + goal.survive_outage_s + goal.detect_within_s * 4 + 1000, **extra))
+    ok = res.client.fate == "alive" and res.server.fate == "alive"
+    name = f"{format_duration(goal.survive_outage_s)} outage from {a:g} s" + (", data in flight" if data else "")
+    good = "delivered after the link is back, both sides alive" if data else "both sides alive afterwards"
+    return Check(name, ok, good if ok else
+                 f"client {res.client.fate} ({res.client.by}), server {res.server.fate} ({res.server.by})")
+
+
 def verify(goal: Goal, side: str, mech: str, s: dict) -> tuple[bool, float, float, tuple[Check, ...]]:
-    """Simulate the candidate: (all passed, worst detection [s], probes per idle hour, checks)."""
+    """Simulate the candidate: (all passed, worst detection [s], probes per idle hour, checks).
+
+    Idle, then with the side's own data in flight when the link goes (keepalive is suspended while
+    data is outstanding, so retransmission -- tcp_retries2 or TCP_USER_TIMEOUT -- or the ssh/sshd
+    timer decides); detection at each phase, survival at each phase and just before the first probe.
+    """
     base = _base(goal, side, mech, s)
     first = _first_interval(mech, s, goal)
     checks: list[Check] = []
     worst = 0.0
-    for ph in PHASES:
-        a = round(ph * first, 3)
-        r = simulate(dict(base, faults=[{"kind": "link_down", "at_s": a}],
-                          until_s=a + goal.detect_within_s * 4 + 60)).side(side)
-        det = (r.latest_s - a) if r.fate == "died" else math.inf
-        worst = max(worst, det)
-        checks.append(Check(f"link lost for good at {a:g} s", det <= goal.detect_within_s,
-                            f"the {side} gives up {format_duration(det) if det < math.inf else 'never'} later"
-                            f"{' by ' + str(r.by) if r.by else ''} (latest, with timer slack)"))
-    if goal.survive_outage_s > 0:
-        for a in sorted({round(ph * first, 3) for ph in PHASES} | {round(first - TICK_S, 3)}):
-            a = max(a, 0.0)
-            res = simulate(dict(base, faults=[{"kind": "link_down", "at_s": a, "for_s": goal.survive_outage_s}],
-                                until_s=a + goal.survive_outage_s + goal.detect_within_s * 4 + 60))
-            ok = res.client.fate == "alive" and res.server.fate == "alive"
-            checks.append(Check(f"{format_duration(goal.survive_outage_s)} outage from {a:g} s", ok,
-                                "both sides alive afterwards" if ok else
-                                f"client {res.client.fate} ({res.client.by}), server {res.server.fate} ({res.server.by})"))
-    # The side's own data in flight when the link goes: keepalive is suspended while data is
-    # outstanding, so retransmission (tcp_retries2 or TCP_USER_TIMEOUT) or the ssh/sshd timer decides.
-    for ph in PHASES:
-        a = round(ph * first, 3)
-        r = simulate(dict(base, traffic=[{"at_s": a, "from": side}], faults=[{"kind": "link_down", "at_s": a}],
-                          until_s=a + goal.detect_within_s * 4 + 1000)).side(side)
-        det = (r.latest_s - a) if r.fate == "died" else math.inf
-        worst = max(worst, det)
-        checks.append(Check(f"data in flight, link lost for good at {a:g} s", det <= goal.detect_within_s,
-                            f"the {side} gives up {format_duration(det) if det < math.inf else 'never'} after "
-                            f"its send{' by ' + str(r.by) if r.by else ''} (latest)"))
-    if goal.survive_outage_s > 0:
-        a = round(PHASES[-1] * first, 3)
-        res = simulate(dict(base, traffic=[{"at_s": a, "from": side}],
-                            faults=[{"kind": "link_down", "at_s": a, "for_s": goal.survive_outage_s}],
-                            until_s=a + goal.survive_outage_s + goal.detect_within_s * 4 + 1000))
-        ok = res.client.fate == "alive" and res.server.fate == "alive"
-        checks.append(Check(f"{format_duration(goal.survive_outage_s)} outage from {a:g} s, data in flight", ok,
-                            "delivered after the link is back, both sides alive" if ok else
-                            f"client {res.client.fate} ({res.client.by}), server {res.server.fate} ({res.server.by})"))
+    phases = [round(ph * first, 3) for ph in PHASES]
+    for data in (False, True):
+        for a in phases:
+            det, check = _detection(goal, base, side, a, data)
+            worst = max(worst, det)
+            checks.append(check)
+        if goal.survive_outage_s > 0:
+            outage_at = sorted(set(phases) | {max(round(first - TICK_S, 3), 0.0)}) if not data else phases[-1:]
+            checks += [_survival(goal, base, side, a, data) for a in outage_at]
     if goal.nat_idle_s is not None:
         nat = dict(base, until_s=goal.nat_idle_s * 4 + 60)
         nat["path"] = dict(base["path"], middleboxes=[{"kind": "nat", "idle_timeout_s": goal.nat_idle_s,
