@@ -131,17 +131,24 @@ def _unit_of(key: str) -> str:
 
 
 def _axes(base: Mapping, axes: Mapping[str, Iterable]) -> list[Axis]:
-    out = []
+    out, checks = [], {}
     for key, values in axes.items():
         if not isinstance(key, str):
             raise ScenarioError(str(key), "axis keys are dotted scenario keys, e.g. 'client.socket.TCP_KEEPIDLE'")
         vals = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
         if vals.ndim != 1 or vals.size == 0:
             raise ScenarioError(key, "an axis needs a non-empty, one-dimensional range of values", value=list(vals[:5]))
-        for v in _values_to_check(key, vals):
-            # The values must make valid scenarios: the same errors as a scenario file.
-            load(with_value(base, key, v.item() if hasattr(v, "item") else v))
+        checks[key] = _values_to_check(key, vals)
         out.append(Axis(key, vals, _unit_of(key)))
+    # The values must make valid scenarios -- the same errors as a scenario file, naming the key.
+    # Grid points are loaded with every axis at its k-th value to check at once (the smallest values
+    # together, then the largest, ...): a few loads for the whole grid, and each one a real point.
+    for k in range(max(len(c) for c in checks.values())):
+        point = base
+        for key, c in checks.items():
+            v = c[min(k, len(c) - 1)]
+            point = with_value(point, key, v.item() if hasattr(v, "item") else v)
+        load(point)
     return out
 
 
