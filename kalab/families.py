@@ -343,6 +343,14 @@ def _outage(base: Mapping, cols: dict, sc: Scenario):
     return a, back, f.kind
 
 
+def reset_arrives(sent, h):
+    """When the RST of a rebooted host reaches the sender [s]: the host has no connection any more
+    and answers the first segment that reaches it (sent at ``sent``) with RST -- ``h`` (= rtt / 2)
+    there, ``h`` back (timers.md: "If the peer rebooted (it has no state), its reply to the first probe
+    is an RST"; measured: docs/lab.md, rebooted-peer-rst)."""
+    return sent + 2 * h
+
+
 def _host_fault_death(kind: str, a):
     """The crashed or rebooted side's own fields: it dies at the fault, with no slack (``World``)."""
     return a, 0.0, by_code("host." + ("crash" if kind == "host_crash" else "reboot"))
@@ -398,7 +406,7 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
         k = np.maximum(1.0, np.ceil((back - idle) / intvl - 1e-9) + 1)      # first probe index at/after `back`
         t_k = idle + (k - 1) * intvl
         reset = ((cnt >= k) & (ut <= 0) | (ut > 0) & (t_k < death)) & np.isfinite(back)
-        c_at = np.where(reset, (t_k + h) + h, death)
+        c_at = np.where(reset, reset_arrives(t_k, h), death)
         c_late = np.where(reset, slack_i + (k - 1) * slack_v, late)
         c_by = np.where(reset, by_code("tcp.reset_received"), by_rule)
         dies = np.asarray(True)
@@ -469,7 +477,7 @@ def _retransmission_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | 
         return eligible, finish(c_at, late, by, nan, nan, by_code(None), until, dest)
     s_at, s_late, s_by = _host_fault_death(kind, a)
     if kind == "host_reboot":
-        rst = first + 2 * h                       # the RST answering the first send after the reboot
+        rst = reset_arrives(first, h)
         reset = rst < death
         eligible = eligible & (a > 0) & apart(rst, death)
         c_at, late = np.where(reset, rst, death), np.where(reset, first_late, late)
@@ -592,7 +600,7 @@ def _ssh_lost_server(kind, a, first, first_late, rtt, n, d_ssh, d_rt, c_at, c_la
     is answered with RST, which ends ssh one RTT later ("Connection reset by peer") unless ServerAlive
     or the retransmission give-up came first.  With ``CountMax 0`` ssh exits at the first check."""
     if kind == "host_reboot":
-        rst = first + rtt
+        rst = reset_arrives(first, rtt / 2)
         reset = (n >= 1) & (rst < np.minimum(d_ssh, d_rt))
         eligible = eligible & apart(rst, d_ssh) & apart(rst, d_rt)
         c_at = np.where(reset, rst, c_at)
@@ -663,7 +671,7 @@ def _sshd_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = Non
         eligible = eligible & (a <= c_idle)
         return eligible, finish(c_d, c_late, c_by, s_at, s_late, s_by, until, dest)
     if kind == "host_reboot":
-        rst = first + 2 * _h(base, cols, sc)
+        rst = reset_arrives(first, _h(base, cols, sc))
         reset = ~first_kills & (rst < np.minimum(d_sshd, d_rt))
         eligible = eligible & apart(first, back) & apart(rst, d_sshd) & apart(rst, d_rt)
         s_at = np.where(reset, rst, s_at)

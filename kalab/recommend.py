@@ -48,6 +48,7 @@ from .errors import ScenarioError
 from .families import retx_template
 from .mechanisms import ssh_alive, sshd_alive
 from .mechanisms import tcp_keepalive as ka
+from .mechanisms import tcp_retransmit as rt
 from .settings import DEFAULT_HZ
 from .simulate import simulate
 from .slack import poll_timeout_slack_s, timer_slack_s
@@ -176,8 +177,8 @@ def _user_timeout_ms(goal: Goal, start_ms: int) -> int | None:
     return None
 
 
-#: ``net.ipv4.tcp_retries2`` default (ip-sysctl.rst): about 924.6 s of retransmissions at the minimum RTO.
-DEFAULT_RETRIES2 = 15
+#: ``net.ipv4.tcp_retries2`` default (``TCP_RETR2``): about 924.6 s of retransmissions at the minimum RTO.
+DEFAULT_RETRIES2 = rt.TCP_RETR2
 
 
 def host_retries2(goal: Goal) -> int | None:
