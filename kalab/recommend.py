@@ -100,7 +100,7 @@ class Recommendation:
 
 # ---------------------------------------------------------------- candidates from the closed forms
 
-def _keepalive_candidates(goal: Goal, mech: str = "tcp-keepalive"):
+def _keepalive_candidates(goal: Goal, mech: str):
     d, o = goal.detect_within_s, goal.survive_outage_s
     margin = goal.rtt_ms / 1000 + 1.0              # the probe after the outage must be answered in time
     out = []
@@ -237,7 +237,8 @@ def _alive_candidates(goal: Goal, mech: str):
 
 # ---------------------------------------------------------------- scenarios and checks
 
-def _base(goal: Goal, side: str, mech: str, s: dict) -> dict:
+def scenario_for(goal: Goal, side: str, mech: str, s: dict) -> dict:
+    """The scenario a candidate's checks start from: ``mech`` with settings ``s`` on ``side``, the goal's RTT."""
     sc: dict = {"client": {}, "server": {}, "path": {"rtt_ms": goal.rtt_ms}}
     if mech == "tcp-keepalive":
         sock = {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": s["idle"], "TCP_KEEPINTVL": s["intvl"], "TCP_KEEPCNT": s["cnt"],
@@ -309,7 +310,7 @@ def verify(goal: Goal, side: str, mech: str, s: dict) -> tuple[bool, float, floa
     data is outstanding, so retransmission -- tcp_retries2 or TCP_USER_TIMEOUT -- or the ssh/sshd
     timer decides); detection at each phase, survival at each phase and just before the first probe.
     """
-    base = _base(goal, side, mech, s)
+    base = scenario_for(goal, side, mech, s)
     first = _first_interval(mech, s, goal)
     checks: list[Check] = []
     worst = 0.0

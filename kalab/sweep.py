@@ -289,9 +289,9 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
                 # by a full collection, which Python defers in proportion to the heap.  Collect them
                 # here so the fallback's memory stays flat however many points it simulates.
                 gc.collect()
-            report(shown["grid_done"] + (0 if family else 1))
-            if not family:
+            if not family:                      # (with a family, whole blocks are counted below)
                 shown["grid_done"] += 1
+            report(shown["grid_done"])
         t_simulate += time.perf_counter() - t
 
     t0 = time.perf_counter()

@@ -12,15 +12,15 @@ from hypothesis import strategies as st
 
 from kalab import simulate
 from kalab.cli import main
-from kalab.recommend import (Goal, _base, _first_interval, answer, host_retries2, probe_event, recommend,
-                             retransmission_give_up_s)
+from kalab.recommend import (Goal, _first_interval, answer, host_retries2, probe_event, recommend,
+                             retransmission_give_up_s, scenario_for)
 
 D = os.path.join(os.path.dirname(__file__), "..", "examples", "configs")
 
 
 def recheck(goal: Goal, rec, phase: float):
     """The constraints, simulated at a phase of the first probe interval chosen by the test."""
-    base = _base(goal, rec.side, rec.mechanism, rec.settings)
+    base = scenario_for(goal, rec.side, rec.mechanism, rec.settings)
     first = _first_interval(rec.mechanism, rec.settings, goal)
     a = round(phase * first, 3)
     r = simulate(dict(base, faults=[{"kind": "link_down", "at_s": a}], until_s=a + goal.detect_within_s * 3 + 60))
@@ -116,7 +116,7 @@ def test_unacknowledged_data_gives_up_within_the_goal_per_socket_and_host_wide()
     assert any(line.startswith(f"net.ipv4.tcp_retries2 = {r2} ") and "below RFC 1122's 100 s" in line
                for line in host.lines["sysctl.conf"])
     # Keepalive settings without the retransmission bound really would miss the goal with data in flight.
-    base = _base(goal, "client", "tcp-keepalive-sysctl", dict(host.settings, tcp_retries2=15))
+    base = scenario_for(goal, "client", "tcp-keepalive-sysctl", dict(host.settings, tcp_retries2=15))
     r = simulate(dict(base, traffic=[{"at_s": 10, "from": "client"}], faults=[{"kind": "link_down", "at_s": 10}],
                       until_s=5000))
     assert r.client.by == "tcp.retransmission" and r.client.at_s - 10 > 900

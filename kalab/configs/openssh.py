@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import closest
+from ..native import INT_MAX
 from ..scenario import SSH_OPTIONS, SSHD_OPTIONS
 from .common import ConfigError, Origin, Problem, read_text
 
@@ -226,7 +227,6 @@ def _option_value(table: dict, line: Line):
 #: sshd_config(5) TIME FORMATS qualifiers, in seconds (misc.c: SECONDS .. WEEKS).
 TIME_QUALIFIERS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _TIME_PART = re.compile(r"([0-9]+)([sSmMhHdDwW]?)")   # ASCII digits only, as isdigit() in misc.c
-INT_MAX = 2**31 - 1
 
 
 def convtime(text: str) -> int | None:

@@ -56,10 +56,10 @@ def _recommended(mech: str) -> dict:
     ``mech``, with data in flight when the cable is cut: the give-up must come within 10 s of the
     send (keepalive is suspended while data is unacknowledged; TCP_USER_TIMEOUT or tcp_retries2
     decides).  The settings are in the name, so a recording of older advice no longer matches."""
-    from ..recommend import Goal, _base, recommend
+    from ..recommend import Goal, recommend, scenario_for
     goal = Goal(detect_within_s=10, survive_outage_s=3, side="client", rtt_ms=RTT["rtt_ms"])
     rec = next(r for r in recommend(goal) if r.mechanism == mech)
-    sc = _base(goal, "client", mech, rec.settings)
+    sc = scenario_for(goal, "client", mech, rec.settings)
     settings = ", ".join(f"{k} {v}" for k, v in rec.settings.items())
     sc.update(name=f"recommend 10 s / 3 s: {mech} ({settings}); data in flight, cable cut",
               traffic=[{"at_s": 1, "from": "client", "bytes": 100}],
