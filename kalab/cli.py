@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--rtt-ms", type=float, default=50.0, help="round-trip time of the path [ms] (default 50)")
     rc.add_argument("--sshd-version", default="9.6", help="OpenSSH server version (9.2-9.4 probe every 2 intervals)")
     rc.add_argument("--json", action="store_true", help="print the recommendations as JSON")
+    li = sub.add_parser("links", help="Binder and course-hub links to notebook 00 where this repository is published")
+    li.add_argument("repo_url", nargs="?", metavar="REPO_URL",
+                    help="the published repository (default: this checkout's git remote, origin or the only one)")
+    li.add_argument("--ref", help="branch, tag or commit (default: HEAD on Binder, the default branch; on the hub, "
+                                  "the remote's default branch, else main); nbgitpuller needs a branch")
+    li.add_argument("--hub", metavar="HUB_URL", help="a JupyterHub with nbgitpuller, e.g. https://hub.example.edu: "
+                                                     "the link that pulls the repository into each student's server")
     return p
 
 
@@ -227,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "explain":
             return _explain(args)
+        if args.command == "links":
+            from .links import main as links_main
+            return links_main(args)
         if args.command == "recommend":
             from .recommend import main as recommend_main
             return recommend_main(args)
