@@ -3,7 +3,49 @@
 from __future__ import annotations
 
 import difflib
+import reprlib
 from typing import Any, Iterable
+
+#: The longest value shown in an error message [characters]; longer ones are cut with their size.
+MAX_SHOWN = 80
+#: Messages are cut to this many characters (a safety net: values are shown through :func:`show`).
+MAX_MESSAGE = 400
+
+
+class _Repr(reprlib.Repr):
+    """reprlib with ints shown by size past 30 digits (``repr`` of a 5,000-digit int raises ValueError)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = self.maxother = self.maxlong = MAX_SHOWN
+        self.maxlevel = 3
+
+    def repr_int(self, x, level):
+        if x.bit_length() > 100:
+            return f"<an integer of about {int(x.bit_length() * 0.30103) + 1:,} digits>"
+        return repr(x)
+
+    def repr_str(self, x, level):
+        if len(x) <= MAX_SHOWN:
+            return repr(x)
+        return repr(x[:MAX_SHOWN - 20]) + f"... ({len(x):,} characters)"
+
+
+_REPR = _Repr()
+
+
+def show(value: Any) -> str:
+    """``repr(value)`` safe for error messages: short (long strings and lists cut, with their size),
+    never failing (a 5,000-digit int, a list nested 10,000 deep, a self-containing dict)."""
+    try:
+        return _REPR.repr(value)
+    except Exception:   # (a hostile __repr__)
+        return f"<a {type(value).__name__}>"
+
+
+def clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    return text if len(text) <= limit else text[:limit - 30] + f"... ({len(text):,} characters)"
 
 
 class ScenarioError(ValueError):
@@ -23,12 +65,15 @@ class ScenarioError(ValueError):
         self.value = value
         self.allowed = allowed
         self.hint = hint
-        text = f"{key}: {message}" if key else message
+        key, message = clip(str(key), MAX_SHOWN + 40), clip(str(message))
+        detail = message
         if allowed:
-            text += f"; allowed: {allowed}"
+            detail += f"; allowed: {allowed}"
         if hint:
-            text += f"; {hint}"
-        super().__init__(text)
+            detail += f"; {hint}"
+        #: The message without the key (to say it again under another name, e.g. the CLI option).
+        self.detail = detail
+        super().__init__(f"{key}: {detail}" if key else detail)
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:

@@ -14,18 +14,20 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import native
-from .errors import ScenarioError, unknown_key
+from .errors import ScenarioError, show, unknown_key
+from .inputs import MAX_SCENARIO_BYTES, check_tree, parse_json, read_regular_file
 from .mechanisms import middlebox as mb
 from .mechanisms import telnetd as telnetd_flags
 from .presets import os_defaults
 from .settings import (APP_KINDS, DEFAULT_HZ, DEFAULT_KERNEL, DEFAULT_OPENSSH, OS_NAMES, AppSettings,
                        HostSettings, TcpSettings)
-from .units import parse_duration
+from .units import TIME_FORMATS_HELP, openssh_time
 
 SIDES = ("client", "server")
 FAULT_KINDS = ("link_down", "host_crash", "host_reboot", "process_kill", "sleep")
@@ -147,7 +149,7 @@ class Scenario:
 
 def _check_keys(d: Any, path: str, allowed) -> Mapping:
     if not isinstance(d, Mapping):
-        raise ScenarioError(path, f"must be an object, got {type(d).__name__} {d!r}")
+        raise ScenarioError(path, f"must be an object, got {type(d).__name__} {show(d)}")
     for k in d:
         if not isinstance(k, str) or k not in allowed:
             raise unknown_key(path, str(k), allowed)
@@ -159,13 +161,15 @@ def _number(value: Any, key: str, lo: float, hi: float, *, integer: bool = False
     allowed = f"{_fmt(lo)}..{_fmt(hi)}{(' ' + unit) if unit else ''}" + (f" ({source})" if source else "")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ScenarioError(key, f"must be {'a whole number' if integer else 'a number'}, got "
-                            f"{type(value).__name__} {value!r}", value=value, allowed=allowed)
+                            f"{type(value).__name__} {show(value)}", value=value, allowed=allowed)
     if isinstance(value, float) and not math.isfinite(value):
         raise ScenarioError(key, f"must be finite, got {value!r}", value=value, allowed=allowed)
+    # The range first, compared exactly (int vs float): float() of a 400-digit int overflows, and a
+    # 5,000-digit int cannot even be printed (show() gives its size instead).
+    if not lo <= value <= hi:
+        raise ScenarioError(key, f"{show(value)} is out of range", value=value, allowed=allowed)
     if integer and not float(value).is_integer():
         raise ScenarioError(key, f"must be a whole number, got {value!r}", value=value, allowed=allowed)
-    if not lo <= value <= hi:
-        raise ScenarioError(key, f"{value!r} is out of range", value=value, allowed=allowed)
     return int(value) if integer else float(value)
 
 
@@ -177,7 +181,7 @@ def _choice(value: Any, key: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         from .errors import closest
         guess = closest(str(value), choices) if isinstance(value, str) else None
-        raise ScenarioError(key, f"{value!r} is not valid", value=value, allowed=", ".join(choices),
+        raise ScenarioError(key, f"{show(value)} is not valid", value=value, allowed=", ".join(choices),
                             hint=f"did you mean {guess!r}?" if guess else None)
     return value
 
@@ -187,18 +191,27 @@ def _bool(value: Any, key: str) -> bool:
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise ScenarioError(key, f"must be true/false or 0/1, got {value!r}", value=value, allowed="0 or 1")
+    raise ScenarioError(key, f"must be true/false or 0/1, got {show(value)}", value=value, allowed="0 or 1")
+
+
+_VERSION = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})(?:\.[0-9]{1,9})*")
 
 
 def _version(value: Any, key: str, lo: tuple[int, int], hi: tuple[int, int]) -> tuple[int, int]:
-    text = str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
-    parts = text.split(".") if text else []
-    if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
-        raise ScenarioError(key, f"must be a version like '{lo[0]}.{lo[1]}', got {value!r}", value=value)
-    v = (int(parts[0]), int(parts[1]))
+    """``"6.10"`` -> (6, 10).  A string only: the JSON number 6.10 *is* 6.1, so a number is refused
+    with that hint rather than read as the wrong version."""
+    allowed = f"{lo[0]}.{lo[1]}..{hi[0]}.{hi[1]}, as a string"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ScenarioError(key, f"must be a string like \"{lo[0]}.{lo[1]}\", got the number {show(value)}",
+                            value=value, allowed=allowed,
+                            hint="write versions as strings: the JSON number 6.10 is 6.1, not 6.10")
+    m = _VERSION.fullmatch(value) if isinstance(value, str) else None
+    if m is None:
+        raise ScenarioError(key, f"must be a version like \"{lo[0]}.{lo[1]}\", got {show(value)}", value=value,
+                            allowed=allowed)
+    v = (int(m.group(1)), int(m.group(2)))
     if not lo <= v <= hi:
-        raise ScenarioError(key, f"{value!r} is out of range", value=value,
-                            allowed=f"{lo[0]}.{lo[1]}..{hi[0]}.{hi[1]}")
+        raise ScenarioError(key, f"{show(value)} is out of range", value=value, allowed=allowed)
     return v
 
 
@@ -228,15 +241,24 @@ def _native_values(d: Any, path: str, table: dict, os_name: str, kernel: tuple[i
 
 
 def _port_range(value: Any, key: str) -> tuple[int, int]:
+    """Two whole port numbers: ``[32768, 60999]`` or ``"32768 60999"`` (as /proc/sys prints it).
+    Not ``[1.5, 2.7]`` (int() would truncate), not ``[true, true]``, not ``"7_200 8000"``."""
     parts = value.split() if isinstance(value, str) else value
+    allowed = "1 <= low <= high <= 65535"
     if not isinstance(parts, (list, tuple)) or len(parts) != 2:
-        raise ScenarioError(key, f"must be two port numbers like '32768 60999', got {value!r}", value=value)
-    try:
-        lo, hi = (int(p) for p in parts)
-    except (TypeError, ValueError):
-        raise ScenarioError(key, f"must be two port numbers, got {value!r}", value=value) from None
+        raise ScenarioError(key, f"must be two port numbers like '32768 60999', got {show(value)}", value=value,
+                            allowed=allowed)
+    ports = []
+    for p in parts:
+        if isinstance(p, str) and re.fullmatch(r"[0-9]{1,5}", p):
+            p = int(p)
+        if isinstance(p, bool) or not isinstance(p, int):
+            raise ScenarioError(key, f"must be two whole port numbers, got {show(value)}", value=value,
+                                allowed=allowed)
+        ports.append(p)
+    lo, hi = ports
     if not 1 <= lo <= hi <= 65535:
-        raise ScenarioError(key, f"{value!r} is not a valid range", value=value, allowed="1 <= low <= high <= 65535")
+        raise ScenarioError(key, f"{show(value)} is not a valid range", value=value, allowed=allowed)
     return (lo, hi)
 
 
@@ -259,11 +281,15 @@ def _app(d: Any, path: str, os_name: str) -> AppSettings:
         table = SSH_OPTIONS if kind == "ssh" else SSHD_OPTIONS
         ignored = SSH_IGNORED if kind == "ssh" else SSHD_IGNORED
         if not isinstance(options, Mapping):
-            raise ScenarioError(f"{path}.options", f"must be an object, got {options!r}")
+            raise ScenarioError(f"{path}.options", f"must be an object, got {show(options)}")
         for name, value in options.items():
             key = f"{path}.options.{name}"
             low = str(name).lower()  # ssh keywords are case-insensitive
             if low in ignored:
+                if isinstance(value, bool) or not isinstance(value, (str, int)) or \
+                        (isinstance(value, int) and abs(value) > 2**63):
+                    raise ScenarioError(key, f"must be a string (as in {'ssh_config' if kind == 'ssh' else 'sshd_config'}),"
+                                             f" got {type(value).__name__} {show(value)}", value=value)
                 given.append((str(name), str(value)))
                 continue
             if low not in table:
@@ -275,13 +301,17 @@ def _app(d: Any, path: str, os_name: str) -> AppSettings:
                 elif isinstance(value, str) and value.lower() in ("yes", "no"):
                     fields[field] = value.lower() == "yes"
                 else:
-                    raise ScenarioError(key, f"must be 'yes' or 'no', got {value!r}", value=value, allowed="yes, no")
+                    raise ScenarioError(key, f"must be 'yes' or 'no', got {show(value)}", value=value,
+                                        allowed="yes, no")
             elif typ == "time":
                 if isinstance(value, str):
-                    try:
-                        value = parse_duration(value)
-                    except ValueError as e:
-                        raise ScenarioError(key, str(e), value=value) from None
+                    # OpenSSH's own grammar (convtime), as for ssh_config/sshd_config files: "1.5h" is
+                    # refused there by ssh and sshd, so here too.
+                    secs = openssh_time(value)
+                    if secs is None:
+                        raise ScenarioError(key, f"invalid time value {show(value)} (ssh/sshd refuse to start on it)",
+                                            value=value, allowed=TIME_FORMATS_HELP)
+                    value = secs
                 v = _number(value, key, lo, hi, unit="s")
                 if not float(v).is_integer():
                     raise ScenarioError(key, f"must be whole seconds, got {value!r}", value=value)
@@ -293,14 +323,16 @@ def _app(d: Any, path: str, os_name: str) -> AppSettings:
     if flags is not None:
         if kind not in ("telnetd", "telnet"):
             raise ScenarioError(f"{path}.flags", f"only telnetd takes flags; {kind!r} takes 'options'")
-        if not isinstance(flags, list) or not all(isinstance(f, (str, int)) for f in flags):
-            raise ScenarioError(f"{path}.flags", f"must be a list of strings, got {flags!r}")
+        if not isinstance(flags, list) or not all(isinstance(f, str) or (isinstance(f, int) and not isinstance(f, bool)
+                                                                          and abs(f) < 2**63) for f in flags):
+            raise ScenarioError(f"{path}.flags", f"must be a list of strings, got {show(flags)}")
         flags = [str(f) for f in flags]
         if kind == "telnetd":
             try:
                 tk = telnetd_flags.parse_flags(flags, sco=os_name == "sco-openserver")
             except ValueError as e:
-                raise ScenarioError(f"{path}.flags", str(e), value=flags) from None
+                raise ScenarioError(f"{path}.flags", str(e), value=flags,
+                                    allowed=telnetd_flags.describe(sco=os_name == "sco-openserver")) from None
             fields.update(tcp_keepalive=tk.enabled, keepalive_idle_s=tk.idle_s,
                           keepalive_intvl_s=tk.interval_s, keepalive_count=tk.count)
         fields["flags"] = tuple(flags)
@@ -324,7 +356,7 @@ def _host(d: Any, role: str, warnings: list[str]) -> HostSettings:
     if "hz" in d:
         hz = d["hz"]
         if isinstance(hz, bool) or hz not in HZ_VALUES:
-            raise ScenarioError(f"{path}.hz", f"{hz!r} is not a kernel HZ", value=hz,
+            raise ScenarioError(f"{path}.hz", f"{show(hz)} is not a kernel HZ", value=hz,
                                 allowed=", ".join(map(str, HZ_VALUES)))
     phase = 0.0
     if "monotime_phase_s" in d:
@@ -387,7 +419,7 @@ def _path(d: Any) -> PathSettings:
     rtt_ms = _number(d.get("rtt_ms", DEFAULT_RTT_MS), "path.rtt_ms", 0.001, 60000, unit="ms")
     boxes = d.get("middleboxes", [])
     if not isinstance(boxes, list):
-        raise ScenarioError("path.middleboxes", f"must be a list, got {boxes!r}")
+        raise ScenarioError("path.middleboxes", f"must be a list, got {show(boxes)}")
     return PathSettings(rtt_s=rtt_ms / 1000, middleboxes=tuple(_middlebox(b, f"path.middleboxes.{i}")
                                                               for i, b in enumerate(boxes)))
 
@@ -439,7 +471,7 @@ def _traffic(d: Any, path: str, until_s: float) -> Traffic:
 
 def _fault(d: Any, path: str, until_s: float) -> Fault:
     if not isinstance(d, Mapping):
-        raise ScenarioError(path, f"must be an object, got {d!r}")
+        raise ScenarioError(path, f"must be an object, got {show(d)}")
     kind = _choice(d.get("kind"), f"{path}.kind", FAULT_KINDS)
     _check_keys(d, path, FAULT_KEYS[kind])
     if "at_s" not in d:
@@ -472,6 +504,7 @@ def load(data: Mapping | Scenario) -> Scenario:
     if isinstance(data, Scenario):
         return data
     _check_keys(data, "", TOP_KEYS)
+    check_tree(data)      # nesting, lone surrogates (before deepcopy/json.dumps/printing meet them)
     src = copy.deepcopy(dict(data))
     for side in SIDES:
         if side not in data:
@@ -479,9 +512,9 @@ def load(data: Mapping | Scenario) -> Scenario:
     warnings: list[str] = []
     name = data.get("name", "")
     if not isinstance(name, str):
-        raise ScenarioError("name", f"must be a string, got {name!r}")
+        raise ScenarioError("name", f"must be a string, got {show(name)}")
     if "description" in data and not isinstance(data["description"], str):
-        raise ScenarioError("description", f"must be a string, got {data['description']!r}")
+        raise ScenarioError("description", f"must be a string, got {show(data['description'])}")
     until = _number(data.get("until_s", DEFAULT_UNTIL_S), "until_s", 0.001, MAX_UNTIL_S, unit="s")
     start = _choice(data.get("start", "established"), "start", START_MODES)
     client = _host(data["client"], "client", warnings)
@@ -489,10 +522,10 @@ def load(data: Mapping | Scenario) -> Scenario:
     path = _path(data.get("path"))
     traffic = data.get("traffic", [])
     if not isinstance(traffic, list):
-        raise ScenarioError("traffic", f"must be a list, got {traffic!r}")
+        raise ScenarioError("traffic", f"must be a list, got {show(traffic)}")
     faults = data.get("faults", [])
     if not isinstance(faults, list):
-        raise ScenarioError("faults", f"must be a list, got {faults!r}")
+        raise ScenarioError("faults", f"must be a list, got {show(faults)}")
     tr = tuple(_traffic(t, f"traffic.{i}", until) for i, t in enumerate(traffic))
     fl = tuple(_fault(f, f"faults.{i}", until) for i, f in enumerate(faults))
     try:
@@ -504,24 +537,23 @@ def load(data: Mapping | Scenario) -> Scenario:
 
 
 def loads(text: str) -> Scenario:
-    """Parse JSON text; malformed JSON is reported with line and column."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ScenarioError("", f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    """Parse JSON text; malformed JSON is reported with line and column, and the limits of
+    :func:`kalab.inputs.parse_json` apply (size, nesting depth, number length, no duplicate keys)."""
+    data = parse_json(text, MAX_SCENARIO_BYTES, "scenario")
     if not isinstance(data, dict):
         raise ScenarioError("", f"a scenario is a JSON object, got {type(data).__name__}")
     return load(data)
 
 
 def load_file(path: str | Path) -> Scenario:
-    p = Path(path)
+    """A scenario file: a regular file of at most :data:`~kalab.inputs.MAX_SCENARIO_BYTES` (a FIFO,
+    a device or a directory is refused at once), UTF-8 JSON, then :func:`loads`."""
+    p = Path(path) if not isinstance(path, Path) else path
+    data = read_regular_file(p, MAX_SCENARIO_BYTES, "scenario")
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ScenarioError("", f"cannot read {p}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError("", f"{p} is not UTF-8 text") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ScenarioError(str(p), f"is not UTF-8 text (byte {e.start:,})") from None
     return loads(text)
 
 
@@ -541,7 +573,7 @@ def split_key(key: str) -> list[str | int]:
         if out and out[-1] == "sysctl":
             out.append(".".join(parts[i:]))
             break
-        out.append(int(p) if p.isdigit() else p)
+        out.append(int(p) if p.isascii() and p.isdigit() and len(p) <= 9 else p)   # (no int() of "²" or 5,000 digits)
     return out
 
 
@@ -551,7 +583,10 @@ def with_value(source: Mapping, key: str, value: Any) -> dict:
     >>> with_value({"client": {}, "server": {}}, "client.socket.TCP_KEEPIDLE", 60)["client"]
     {'socket': {'TCP_KEEPIDLE': 60}}
     """
-    out = copy.deepcopy(dict(source))
+    try:
+        out = copy.deepcopy(dict(source))
+    except RecursionError:
+        raise ScenarioError(key, "the scenario is nested too deeply to copy", allowed="at most 32 levels") from None
     node: Any = out
     parts = split_key(key)
     for i, p in enumerate(parts[:-1]):
@@ -570,5 +605,8 @@ def with_value(source: Mapping, key: str, value: Any) -> dict:
             raise ScenarioError(key, f"no item {last}")
         node[last] = value
     else:
+        if not isinstance(node, dict):
+            raise ScenarioError(key, f"{'.'.join(map(str, parts[:-1]))} is {show(node)}, not an object, so it has "
+                                     f"no key {show(last)}")
         node[last] = value
     return out

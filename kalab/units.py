@@ -67,6 +67,55 @@ def parse_duration(text: str | int | float) -> float:
     return value
 
 
+#: sshd_config(5) TIME FORMATS qualifiers, in seconds (misc.c: SECONDS .. WEEKS).
+TIME_QUALIFIERS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_TIME_PART = re.compile(r"([0-9]+)([sSmMhHdDwW]?)")   # ASCII digits only, as isdigit() in misc.c
+#: The largest total ``convtime`` returns (``INT_MAX``: misc.c refuses more).
+_CONVTIME_MAX = 2**31 - 1
+
+
+def convtime(text: str) -> int | None:
+    """OpenSSH's ``convtime()`` (misc.c): seconds from a TIME FORMATS string, or None where OpenSSH
+    returns -1 and refuses the configuration ("invalid time value").  The one grammar for OpenSSH
+    times in kalab: ssh_config/sshd_config files and a scenario's ssh/sshd ``options`` both use it.
+
+    A non-empty sequence of ``digits[qualifier]``; a qualifier is one of ``s m h d w`` (either case);
+    digits without one are seconds.  No sign, no fraction, no spaces; the total must fit an ``int``.
+
+    >>> convtime("1h30m"), convtime("90"), convtime("5M"), convtime("1h30")
+    (5400, 90, 300, 3630)
+    >>> convtime("1.5h") is None and convtime("") is None and convtime("-5") is None and convtime("5x") is None
+    True
+    """
+    if not text or not isinstance(text, str):
+        return None
+    total, pos = 0, 0
+    while pos < len(text):
+        m = _TIME_PART.match(text, pos)
+        digits = m.group(1).lstrip("0") if m else ""
+        if m is None or len(digits) > 10:                # (past INT_MAX anyway: no int() of 5,000 digits)
+            return None
+        total += int(digits or "0") * TIME_QUALIFIERS[m.group(2).lower()]
+        if total > _CONVTIME_MAX:
+            return None
+        pos = m.end()
+        if not m.group(2) and pos < len(text):       # bare digits end the string (else: a bad qualifier)
+            return None
+    return total
+
+
+#: What :func:`openssh_time` accepts, for error messages.
+TIME_FORMATS_HELP = "TIME FORMATS: digits with an optional s, m, h, d or w each, e.g. 90, 5m, 1h30m"
+
+
+def openssh_time(text: str) -> int | None:
+    """An OpenSSH time option's value [s]: :func:`convtime`, and ``none`` as 0 (``ssh -G`` prints
+    ``connecttimeout none``); None where ssh/sshd refuse the value."""
+    if isinstance(text, str) and text.lower() == "none":
+        return 0
+    return convtime(text)
+
+
 def format_duration(seconds: float | None) -> str:
     """Format seconds in words the article uses: ``7875 -> "2 h 11 min 15 s"``.
 

@@ -23,6 +23,19 @@ class TelnetdKeepalive:
 
 
 SCO_FLAGS = {"-k": "idle_s", "-K": "interval_s", "-N": "count"}
+#: Flags that take no argument and leave keepalive alone, accepted on every telnetd (inetutils/netkit
+#: and BSD): -h (no host info before login), -l (linemode), -U (reverse lookup must succeed).
+#: Any other flag is refused: kalab would not know whether it changes keepalive.
+NEUTRAL_FLAGS = ("-h", "--no-hostinfo", "-l", "--linemode", "-U", "--reverse-lookup")
+OFF_FLAGS = ("-n", "--no-keepalive")
+#: The largest -k/-K/-N value (an int socket option).
+MAX_SCO_VALUE = 2**31 - 1
+
+
+def describe(sco: bool) -> str:
+    """The flags kalab reads, for error messages."""
+    extra = ", -k N, -K N, -N N (N: 1..2147483647)" if sco else ""
+    return ", ".join(OFF_FLAGS + NEUTRAL_FLAGS) + extra
 
 
 def parse_flags(flags: list[str], sco: bool) -> TelnetdKeepalive:
@@ -31,23 +44,35 @@ def parse_flags(flags: list[str], sco: bool) -> TelnetdKeepalive:
     i = 0
     while i < len(flags):
         f = flags[i]
-        if f in ("-n", "--no-keepalive"):
+        if f in OFF_FLAGS:
             enabled = False
         elif sco and f in SCO_FLAGS:
             if i + 1 >= len(flags):
                 raise ValueError(f"{f} needs a number")
-            try:
-                n = int(flags[i + 1])
-            except ValueError:
-                raise ValueError(f"{f} needs a whole number, got {flags[i + 1]!r}") from None
-            if n < 1:
-                raise ValueError(f"{f} must be >= 1, got {n}")
+            arg = flags[i + 1]
+            # ASCII digits, at most 10 of them (int() would take "7_200", "+5", non-ASCII digits and
+            # 5,000 digits; the value is an int socket option).
+            if not (isinstance(arg, str) and arg.isascii() and arg.isdigit() and len(arg.lstrip("0")) <= 10):
+                raise ValueError(f"{f} needs a whole number of at most 10 digits, got {_short(arg)}")
+            n = int(arg)
+            if not 1 <= n <= MAX_SCO_VALUE:
+                raise ValueError(f"{f} must be 1..{MAX_SCO_VALUE}, got {n}")
             values[SCO_FLAGS[f]] = n
             i += 1
         elif f in SCO_FLAGS:
             raise ValueError(f"{f} is a keepalive flag only on SCO telnetd (os 'sco-openserver'); "
                              "on Linux/BSD telnetd only -n affects keepalive")
-        elif not f.startswith("-"):
-            raise ValueError(f"unexpected argument {f!r}")
+        elif f in NEUTRAL_FLAGS:
+            pass
+        elif isinstance(f, str) and f.startswith("-"):
+            raise ValueError(f"unknown telnetd flag {_short(f)} (kalab cannot tell whether it changes keepalive; "
+                             "leave out flags that do not)")
+        else:
+            raise ValueError(f"unexpected argument {_short(f)}")
         i += 1
     return TelnetdKeepalive(enabled=enabled, **values)
+
+
+def _short(x) -> str:
+    r = repr(x)
+    return r if len(r) <= 60 else r[:50] + f"... ({len(r):,} characters)"
