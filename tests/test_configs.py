@@ -124,11 +124,18 @@ def test_out_of_range_value_names_file_line_key_and_range():
         parse_sshd_config("ClientAliveCountMax -1\n", "sshd")
 
 
-def test_include_loops_stop_at_openssh_depth(tmp_path):
+def test_include_cycles_and_nesting_past_openssh_depth_are_refused(tmp_path):
+    """ssh and sshd refuse an Include cycle and nesting deeper than 16 ("Too many recursive
+    configuration includes"): so does kalab, naming the Include line and the cycle."""
     (tmp_path / "config").write_text("Include config\nServerAliveInterval 9\n")
-    c = read_ssh_config(str(tmp_path / "config"), "h")
-    assert c.options == {"ServerAliveInterval": 9}
-    assert any("deeper than 16" in str(p) for p in c.problems)
+    with pytest.raises(ConfigError, match=r"config:1: Include: 'config' is a cycle: .*config -> .*config"):
+        read_ssh_config(str(tmp_path / "config"), "h")
+    for i in range(18):
+        (tmp_path / f"c{i}").write_text(f"Include c{i + 1}\n")
+    (tmp_path / "c18").write_text("ServerAliveInterval 9\n")
+    with pytest.raises(ConfigError, match=r"c16:1: Include: files nested deeper than 16"):
+        read_ssh_config(str(tmp_path / "c0"), "h")
+    assert read_ssh_config(str(tmp_path / "c2"), "h").options == {"ServerAliveInterval": 9}
 
 
 @pytest.mark.parametrize("text,want", [

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ScenarioError
+from ..errors import ScenarioError, clip
+from ..inputs import MAX_CONFIG_BYTES, read_regular_file
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Problem:
     text: str
 
     def __str__(self) -> str:
-        return f"{self.origin}: {self.text}"
+        return clip(f"{self.origin}: {self.text}")
 
 
 class ConfigError(ScenarioError):
@@ -38,6 +39,6 @@ class ConfigError(ScenarioError):
 
 
 def read_text(path: str) -> str:
-    """A config file's text (undecodable bytes replaced: config files are mostly ASCII)."""
-    with open(path, "rb") as f:
-        return f.read().decode("utf-8", errors="replace")
+    """A config file's text (undecodable bytes replaced: config files are mostly ASCII): a regular
+    file of at most :data:`~kalab.inputs.MAX_CONFIG_BYTES`, else a :class:`ScenarioError` naming it."""
+    return read_regular_file(path, MAX_CONFIG_BYTES, "config").decode("utf-8", errors="replace")

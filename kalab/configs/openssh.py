@@ -28,17 +28,22 @@ from __future__ import annotations
 import fnmatch
 import getpass
 import glob
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
 
-from ..errors import closest
-from ..native import INT_MAX
+from ..errors import ScenarioError, closest, show
+from ..inputs import MAX_CONFIG_BYTES, TooBig, read_regular_file
 from ..scenario import SSH_OPTIONS, SSHD_OPTIONS
+# One grammar for OpenSSH times wherever kalab reads them (here and in scenario options): units.py.
+from ..units import TIME_FORMATS_HELP, TIME_QUALIFIERS, convtime, openssh_time  # noqa: F401 (re-exported)
 from .common import ConfigError, Origin, Problem, read_text
 
 #: READCONF_MAX_DEPTH in readconf.c.
 MAX_INCLUDE_DEPTH = 16
+#: The most files read for one configuration, Includes and the file itself (a bound of kalab's).
+MAX_INCLUDE_FILES = 256
 
 #: ssh_config(5) keywords (OpenSSH 9.x), lower case; those kalab does not model are kept, not interpreted.
 SSH_KEYWORDS = set("""
@@ -145,43 +150,92 @@ def _address_match(value: str, patterns: list[str]) -> bool:
 
 
 class _Reader:
-    """Reads lines through Includes, tracking which block applies."""
+    """Reads lines through Includes, tracking which block applies.
+
+    Bounded: an Include cycle, or nesting deeper than :data:`MAX_INCLUDE_DEPTH`, is an error naming
+    the Include line (ssh and sshd refuse both: "Too many recursive configuration includes"); at most
+    :data:`MAX_INCLUDE_FILES` files and :data:`~kalab.inputs.MAX_CONFIG_BYTES` in all are read for one
+    configuration.  An Include that matches something unreadable (a directory, ``/dev/zero``, a FIFO,
+    a file without permission) is reported and skipped.
+    """
 
     def __init__(self, keywords: set[str], modelled: dict) -> None:
         self.keywords, self.modelled = keywords, modelled
         self.problems: list[Problem] = []
+        self.chain: list[tuple[str, str]] = []     # (real path, shown path) of the files being read
+        self.files = 0
+        self.bytes = 0
 
     def lines(self, path: str, depth: int = 0, text: str | None = None):
         if text is None:
             text = read_text(path)
-        for n, raw in enumerate(text.splitlines(), 1):
-            item = split_line(raw, Origin(path, n))
-            if item is None:
-                continue
-            if isinstance(item, Problem):
-                self.problems.append(item)
-                continue
-            yield item, path, depth
+        if depth == 0:
+            self.files += 1
+            self.bytes += len(text)
+            if self.bytes > MAX_CONFIG_BYTES:
+                raise ScenarioError(path, f"{len(text):,} characters is too big",
+                                    allowed=f"at most {MAX_CONFIG_BYTES >> 20} MiB")
+        self.chain.append((path if path.startswith("<") else os.path.realpath(path), path))
+        try:
+            for n, raw in enumerate(text.splitlines(), 1):
+                item = split_line(raw, Origin(path, n))
+                if item is None:
+                    continue
+                if isinstance(item, Problem):
+                    self.problems.append(item)
+                    continue
+                yield item, path, depth
+        finally:
+            self.chain.pop()
 
-    def include(self, line: Line, path: str, depth: int):
-        """Expand an Include line into (file path) in glob order."""
-        if depth + 1 > MAX_INCLUDE_DEPTH:
-            self.problems.append(Problem(line.origin, f"Include nested deeper than {MAX_INCLUDE_DEPTH}: skipped"))
-            return []
+    def include(self, line: Line, path: str, depth: int) -> list[tuple[str, str]]:
+        """Expand an Include line into (file path, text) in glob order."""
         if path.startswith("<"):
             self.problems.append(Problem(line.origin, "Include in text that is not a file: skipped"))
             return []
         base = os.path.dirname(os.path.abspath(path))
+        refused = "ssh and sshd refuse it: Too many recursive configuration includes"
         out = []
         for arg in line.args:
             pat = os.path.expanduser(arg)
             if not os.path.isabs(pat):
                 pat = os.path.join(base, pat)
-            found = sorted(glob.glob(pat))
+            try:
+                found = sorted(itertools.islice(glob.iglob(pat), MAX_INCLUDE_FILES + 1))
+            except (OSError, ValueError) as e:
+                self.problems.append(Problem(line.origin, f"Include {show(arg)}: {e}: skipped"))
+                continue
+            if len(found) > MAX_INCLUDE_FILES:
+                raise ConfigError(line.origin, "Include", f"{show(arg)} matches more than {MAX_INCLUDE_FILES} files",
+                                  allowed=f"at most {MAX_INCLUDE_FILES} files read for one configuration")
             if not found and not glob.has_magic(pat):
-                self.problems.append(Problem(line.origin, f"Include {arg!r}: no such file"))
-            # Shown as the including file is shown (a relative path stays relative).
-            out += [os.path.join(os.path.dirname(path), os.path.relpath(f, base)) for f in found if os.path.isfile(f)]
+                self.problems.append(Problem(line.origin, f"Include {show(arg)}: no such file"))
+            for f in found:
+                # Shown as the including file is shown (a relative path stays relative).
+                shown = os.path.join(os.path.dirname(path), os.path.relpath(f, base))
+                real = os.path.realpath(f)
+                if any(real == r for r, _ in self.chain):
+                    loop = [s for r, s in self.chain[[r for r, _ in self.chain].index(real):]] + [shown]
+                    raise ConfigError(line.origin, "Include", f"{show(arg)} is a cycle: {' -> '.join(loop)}",
+                                      hint=refused)
+                if depth + 1 > MAX_INCLUDE_DEPTH:
+                    raise ConfigError(line.origin, "Include", f"files nested deeper than {MAX_INCLUDE_DEPTH}",
+                                      allowed=f"at most {MAX_INCLUDE_DEPTH} levels of Include", hint=refused)
+                if self.files >= MAX_INCLUDE_FILES:
+                    raise ConfigError(line.origin, "Include", f"more than {MAX_INCLUDE_FILES} files to read",
+                                      allowed=f"at most {MAX_INCLUDE_FILES} files read for one configuration")
+                try:
+                    data = read_regular_file(f, MAX_CONFIG_BYTES - self.bytes, "config")
+                except TooBig:
+                    raise ConfigError(line.origin, "Include", f"{shown}: the files of one configuration add up to "
+                                      f"more than {MAX_CONFIG_BYTES >> 20} MiB",
+                                      allowed=f"at most {MAX_CONFIG_BYTES >> 20} MiB in all") from None
+                except ScenarioError as e:
+                    self.problems.append(Problem(line.origin, f"Include {show(arg)}: {e}: skipped"))
+                    continue
+                self.files += 1
+                self.bytes += len(data)
+                out.append((shown, data.decode("utf-8", errors="replace")))
         return out
 
     def unknown(self, line: Line) -> None:
@@ -189,72 +243,38 @@ class _Reader:
             names = [v[0] for v in self.modelled.values()]
             guess = closest(line.keyword, names)
             hint = f" (did you mean {guess}?)" if guess else ""
-            self.problems.append(Problem(line.origin, f"unknown keyword {line.keyword!r}{hint}: kept, not used"))
+            self.problems.append(Problem(line.origin, f"unknown keyword {show(line.keyword)}{hint}: kept, not used"))
 
 
 def _option_value(table: dict, line: Line):
     """A modelled keyword's value, validated: ints, yes/no, times (``5m``; ``none`` = 0)."""
     canon, _field, typ, lo, hi = table[line.keyword]
     if len(line.args) != 1:
-        raise ConfigError(line.origin, canon, f"takes one value, got {len(line.args)}: {' '.join(line.args)!r}",
+        raise ConfigError(line.origin, canon, f"takes one value, got {len(line.args)}: {show(' '.join(line.args))}",
                           value=" ".join(line.args))
     v = line.args[0]
     if typ == "yesno":
         if v.lower() not in ("yes", "no"):
-            raise ConfigError(line.origin, canon, f"must be yes or no, got {v!r}", value=v, allowed="yes, no")
+            raise ConfigError(line.origin, canon, f"must be yes or no, got {show(v)}", value=v, allowed="yes, no")
         return v.lower() == "yes"
     if typ == "time":
-        if v.lower() == "none":
-            return 0
-        secs = convtime(v)
+        secs = openssh_time(v)
         if secs is None:
-            raise ConfigError(line.origin, canon, f"invalid time value {v!r} (sshd/ssh refuse to start on it)",
-                              value=v, allowed="TIME FORMATS: digits with an optional s, m, h, d or w each, "
-                                               "e.g. 90, 5m, 1h30m")
+            raise ConfigError(line.origin, canon, f"invalid time value {show(v)} (sshd/ssh refuse to start on it)",
+                              value=v, allowed=TIME_FORMATS_HELP)
         if not lo <= secs <= hi:
-            raise ConfigError(line.origin, canon, f"{v!r} is out of range", value=v, allowed=f"{lo}..{hi} s")
+            raise ConfigError(line.origin, canon, f"{show(v)} is out of range", value=v, allowed=f"{lo}..{hi} s")
         return secs
     # OpenSSH reads integers with strtonum(): an optional sign and ASCII digits (Python's int() would
     # also take "5_0" and non-ASCII digits).
     if not re.fullmatch(r"[+-]?[0-9]+", v):
-        raise ConfigError(line.origin, canon, f"must be an integer, got {v!r}", value=v, allowed=f"{lo}..{hi}")
+        raise ConfigError(line.origin, canon, f"must be an integer, got {show(v)}", value=v, allowed=f"{lo}..{hi}")
+    if len(v.lstrip("+-").lstrip("0")) > 19:        # past strtonum's long long (and no int() of 5,000 digits)
+        raise ConfigError(line.origin, canon, f"{show(v)} is out of range", value=v, allowed=f"{lo}..{hi}")
     iv = int(v)
     if not lo <= iv <= hi:
         raise ConfigError(line.origin, canon, f"{iv} is out of range", value=iv, allowed=f"{lo}..{hi}")
     return iv
-
-
-#: sshd_config(5) TIME FORMATS qualifiers, in seconds (misc.c: SECONDS .. WEEKS).
-TIME_QUALIFIERS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_TIME_PART = re.compile(r"([0-9]+)([sSmMhHdDwW]?)")   # ASCII digits only, as isdigit() in misc.c
-
-
-def convtime(text: str) -> int | None:
-    """OpenSSH's ``convtime()`` (misc.c): seconds from a TIME FORMATS string, or None where OpenSSH
-    returns -1 and refuses the configuration ("invalid time value").
-
-    A non-empty sequence of ``digits[qualifier]``; a qualifier is one of ``s m h d w`` (either case);
-    digits without one are seconds.  No sign, no fraction, no spaces; the total must fit an ``int``.
-
-    >>> convtime("1h30m"), convtime("90"), convtime("5M"), convtime("1h30")
-    (5400, 90, 300, 3630)
-    >>> convtime("1.5h") is None and convtime("") is None and convtime("-5") is None and convtime("5x") is None
-    True
-    """
-    if not text:
-        return None
-    total, pos = 0, 0
-    while pos < len(text):
-        m = _TIME_PART.match(text, pos)
-        if m is None:
-            return None
-        total += int(m.group(1)) * TIME_QUALIFIERS[m.group(2).lower()]
-        if total > INT_MAX:
-            return None
-        pos = m.end()
-        if not m.group(2) and pos < len(text):       # bare digits end the string (else: a bad qualifier)
-            return None
-    return total
 
 
 @dataclass(frozen=True)
@@ -335,8 +355,8 @@ def _ssh(path: str, host: str, user: str | None, text: str | None) -> SshConfig:
                 continue
             if line.keyword == "include":
                 if cur:
-                    for f in reader.include(line, p, depth):
-                        walk(f, depth + 1, None, True)
+                    for f, ftext in reader.include(line, p, depth):
+                        walk(f, depth + 1, ftext, True)
                 continue
             reader.unknown(line)
             if not cur or line.keyword in got:
@@ -408,13 +428,13 @@ def _sshd(path: str, text: str | None, match: dict | None) -> SshdConfig:
         if [a.lower() for a in args] == ["all"]:
             return True
         if len(args) % 2 or not args:
-            reader.problems.append(Problem(line.origin, f"Match {' '.join(args)!r}: criteria come in pairs; "
+            reader.problems.append(Problem(line.origin, f"Match {show(' '.join(args))}: criteria come in pairs; "
                                                         f"block not applied"))
             return False
         for crit, pats in zip(args[::2], args[1::2]):
             crit = crit.lower()
             if crit not in SSHD_CRITERIA:
-                reader.problems.append(Problem(line.origin, f"Match {crit!r} is not a criterion; block not applied"))
+                reader.problems.append(Problem(line.origin, f"Match {show(crit)} is not a criterion; block not applied"))
                 return False
             if crit not in match:
                 reader.problems.append(Problem(line.origin, f"Match {crit} {pats}: no {crit} given for the "
@@ -433,8 +453,8 @@ def _sshd(path: str, text: str | None, match: dict | None) -> SshdConfig:
                 continue
             if line.keyword == "include":
                 if cur != "skip":
-                    for f in reader.include(line, p, depth):
-                        walk(f, depth + 1, None, cur)
+                    for f, ftext in reader.include(line, p, depth):
+                        walk(f, depth + 1, ftext, cur)
                 continue
             reader.unknown(line)
             if cur == "skip":

@@ -19,11 +19,32 @@ import re
 from dataclasses import dataclass, field
 
 from .. import native
-from ..errors import ScenarioError
+from ..errors import ScenarioError, show
 from ..scenario import _port_range
 from .common import ConfigError, Origin, Problem, read_text
 
-_LINE = re.compile(r"^\s*(?P<key>[A-Za-z0-9_./-]+?)\s*(?:=|:|\s)\s*(?P<value>.*?)\s*$")
+_KEY = re.compile(r"[A-Za-z0-9_./-]+")
+#: A sysctl value kalab uses: an integer as the kernel's proc_dointvec reads it (ASCII digits, optional
+#: minus sign; Python's int() would also take "7_200", "+5" and non-ASCII digits).
+_INT = re.compile(r"-?[0-9]{1,20}")
+
+
+def _split(s: str) -> tuple[str, str] | None:
+    """``key = value``, ``key: value`` or ``key value`` -> (key, value); None if not that shape.
+
+    By hand, not one regular expression: ``key\\s*[=:\\s]\\s*(.*?)\\s*$`` backtracks quadratically
+    over a long run of spaces (a 100 kB line took a minute).  ``s`` is stripped.
+    """
+    m = _KEY.match(s)
+    if not m:
+        return None
+    rest = s[m.end():]
+    after = rest.lstrip()
+    if after[:1] in ("=", ":"):
+        return m.group(), after[1:].strip()
+    if after != rest:                 # whitespace alone separates them
+        return m.group(), after.strip()
+    return None
 
 
 @dataclass(frozen=True)
@@ -63,17 +84,17 @@ def parse_sysctl(text: str, name: str = "<sysctl>", os_name: str | None = None) 
         if s.startswith(";") or not s:
             continue
         if s.startswith("sysctl:") or s.startswith("grep:"):
-            problems.append(Problem(Origin(name, n), f"not a setting: {s[:80]!r}"))
+            problems.append(Problem(Origin(name, n), f"not a setting: {show(s)}"))
             continue
-        m = _LINE.match(s)
-        if not m or (not m.group("value") and not re.search(r"[=:]\s*$", s)):
-            problems.append(Problem(Origin(name, n), f"cannot read {s[:80]!r} (expected 'key = value')"))
+        kv = _split(s)
+        if kv is None or (not kv[1] and not s.endswith(("=", ":"))):
+            problems.append(Problem(Origin(name, n), f"cannot read {show(s)} (expected 'key = value')"))
             continue
-        key = m.group("key")
+        key, value = kv
         if key.startswith("/proc/sys/"):
             key = key[len("/proc/sys/"):].replace("/", ".")
         key = key.lstrip("-")                     # sysctl.conf's '-key = value' (ignore errors) form
-        raw.setdefault(key, (m.group("value"), Origin(name, n)))  # a dump has each key once; keep the first
+        raw.setdefault(key, (value, Origin(name, n)))  # a dump has each key once; keep the first
     os_guess, guessed = _guess_os({k: v for k, (v, _) in raw.items()}, os_name)
     table = native.TABLES[os_guess]["sysctl"]
     values, origins, ignored = {}, {}, []
@@ -87,13 +108,15 @@ def parse_sysctl(text: str, name: str = "<sysctl>", os_name: str | None = None) 
                 _port_range(value, key)
                 v: object = " ".join(value.split())
             else:
+                if not _INT.fullmatch(value):
+                    raise ValueError(value)
                 v = int(value)
                 if not spec.lo <= v <= spec.hi:
                     raise ConfigError(origin, key, f"{v} is out of range", value=v, allowed=spec.describe_range())
         except ValueError as e:
             if isinstance(e, ConfigError):
                 raise
-            msg = str(e) if isinstance(e, ScenarioError) else f"must be an integer, got {value!r}"
+            msg = str(e) if isinstance(e, ScenarioError) else f"must be an integer, got {show(value)}"
             raise ConfigError(origin, key, msg, value=value, allowed=spec.describe_range()) from None
         values[key], origins[key] = v, origin
     return SysctlDump(os_guess, values, origins, tuple(ignored), tuple(problems), guessed)
