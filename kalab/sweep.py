@@ -16,6 +16,8 @@ The grid is processed in chunks, so memory stays proportional to the result.
 from __future__ import annotations
 
 import gc
+import itertools
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from . import native
-from .errors import ScenarioError
+from .errors import ScenarioError, show
 from .families import BY_CODES, FATE_CODES, family_for
 from .scenario import load, split_key, with_value
 from .simulate import simulate
@@ -130,14 +132,84 @@ def _unit_of(key: str) -> str:
     return ""
 
 
-def _axes(base: Mapping, axes: Mapping[str, Iterable]) -> list[Axis]:
-    out, checks = [], {}
+#: The most values one axis may have (10^8 float64 values are 800 MB before any result).
+MAX_AXIS_VALUES = 10**8
+#: The most values an axis of non-numbers (choices such as ``client.os``) may have: each is loaded.
+MAX_CHOICE_VALUES = 1000
+#: The most grid points of any sweep (flat indices are int64).
+MAX_POINTS = 2**62
+
+
+def _axis_length(key: str, values: Any) -> int | None:
+    """How many values an axis has, exactly and without materialising it (None for an iterator,
+    which is read up to the limit).  Refuses what is not a one-dimensional sequence of values."""
+    if values is None or isinstance(values, (str, bytes, Mapping, set, frozenset)) or np.isscalar(values) \
+            or not (hasattr(values, "__iter__") or hasattr(values, "__getitem__")):
+        raise ScenarioError(key, f"an axis is a list, range or 1-D array of values, got {type(values).__name__} "
+                                 f"{show(values)}", value=values, hint="e.g. {'client.socket.TCP_KEEPIDLE': range(1, 3601)}")
+    if isinstance(values, range):
+        step = values.step
+        n = (values.stop - values.start + step - (1 if step > 0 else -1)) // step   # (len() overflows past 2^63)
+        return max(0, n)
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1:
+            raise ScenarioError(key, f"an axis is one-dimensional, got an array of shape {values.shape}",
+                                value=None)
+        return int(values.shape[0])
+    try:
+        return len(values)
+    except (TypeError, OverflowError):
+        return None
+
+
+def _axes(base: Mapping, axes: Mapping[str, Iterable], check_size=None, max_points: int = MAX_POINTS) -> list[Axis]:
+    """The axes as arrays, each key and value checked.  Sizes first: the grid's point count is the
+    product of the axes' lengths, computed with Python's exact integers before any axis is turned
+    into an array (``range(1, 10**8 + 1)`` is refused in microseconds, and four axes of 65,536 values
+    are 2^64 points, not an int64 that wrapped to 0)."""
+    lengths: dict[str, int | None] = {}
     for key, values in axes.items():
         if not isinstance(key, str):
-            raise ScenarioError(str(key), "axis keys are dotted scenario keys, e.g. 'client.socket.TCP_KEEPIDLE'")
-        vals = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+            raise ScenarioError(show(key), "axis keys are dotted scenario keys, e.g. 'client.socket.TCP_KEEPIDLE'",
+                                value=key)
+        n = lengths[key] = _axis_length(key, values)
+        if n is not None and n > MAX_AXIS_VALUES:
+            raise ScenarioError(key, f"an axis of {n:,} values is too long", allowed=f"at most {MAX_AXIS_VALUES:,}")
+    # Axes given as iterators (no len()) count as 1 here, and are read below only as far as the
+    # budget left by the others allows.
+    known = math.prod(n for n in lengths.values() if n is not None)
+    if check_size is not None:
+        check_size(tuple(1 if n is None else n for n in lengths.values()))
+    out, checks = [], {}
+    for key, values in axes.items():
+        if isinstance(values, np.ndarray):
+            vals = values
+        elif isinstance(values, range) and -2**62 < values.start < 2**62 and -2**62 < values.stop < 2**62 \
+                and abs(values.step) < 2**62:
+            vals = np.arange(values.start, values.stop, values.step, dtype=np.int64)
+        else:
+            most = MAX_AXIS_VALUES if lengths[key] is not None else min(MAX_AXIS_VALUES, max_points // max(known, 1))
+            items = list(itertools.islice(iter(values), most + 1))
+            if len(items) > most:
+                if check_size is not None and lengths[key] is None:
+                    check_size(tuple(len(items) if k == key else (1 if n is None else n) for k, n in lengths.items()))
+                raise ScenarioError(key, f"an axis of more than {most:,} values is too long",
+                                    allowed=f"at most {most:,}")
+            try:
+                vals = np.asarray(items)
+            except (ValueError, TypeError, OverflowError) as e:    # ragged lists, mixed objects
+                vals = np.empty(len(items), dtype=object)
+                try:
+                    vals[:] = items
+                except (ValueError, TypeError):
+                    raise ScenarioError(key, f"cannot make a one-dimensional axis of {show(items)}: {e}",
+                                        value=None) from None
         if vals.ndim != 1 or vals.size == 0:
-            raise ScenarioError(key, "an axis needs a non-empty, one-dimensional range of values", value=list(vals[:5]))
+            raise ScenarioError(key, "an axis needs a non-empty, one-dimensional range of values",
+                                value=None, hint=f"got {show(vals.tolist() if vals.size < 10 else vals[:5].tolist())}")
+        if vals.dtype.kind not in "iufb" and vals.size > MAX_CHOICE_VALUES:
+            raise ScenarioError(key, f"an axis of {vals.size:,} non-numeric values (each is loaded to check it) "
+                                     "is too long", allowed=f"at most {MAX_CHOICE_VALUES:,} such values")
         checks[key] = _values_to_check(key, vals)
         out.append(Axis(key, vals, _unit_of(key)))
     # The values must make valid scenarios -- the same errors as a scenario file, naming the key.
@@ -164,7 +236,11 @@ def _values_to_check(key: str, vals: np.ndarray) -> np.ndarray:
     (NaN sorts last, so it is checked too).  Choices (``hz``) and non-numeric values: each distinct one.
     """
     if vals.dtype.kind not in "iuf" or str(split_key(key)[-1]) in CHOICE_KEYS:
-        return np.unique(vals) if vals.dtype.kind in "iuf" else vals
+        if vals.dtype.kind in "iuf":
+            return np.unique(vals)
+        if vals.dtype.kind == "O":
+            return vals
+        return np.unique(vals)
     u = np.unique(vals)
     frac = u[np.isfinite(u) & (u != np.round(u))]
     return np.unique(np.concatenate([u[:1], u[-1:], frac[:1]]))
@@ -213,6 +289,50 @@ BYTES_PER_POINT = 2 * sum(np.dtype(dt).itemsize for dt in FIELDS.values())
 MAX_RESULT_BYTES = 1 << 30
 
 
+def _check_arguments(scenario, axes, progress, chunk_points, out, max_result_bytes) -> dict:
+    """Every argument of :func:`sweep` checked before any work: a ScenarioError naming the argument."""
+    from .scenario import Scenario
+    if isinstance(scenario, Scenario):
+        base = scenario.source
+    elif isinstance(scenario, Mapping):
+        base = dict(scenario)
+    else:
+        raise ScenarioError("scenario", f"must be a scenario dict (or a loaded Scenario), got "
+                                        f"{type(scenario).__name__} {show(scenario)}", value=scenario)
+    if not isinstance(axes, Mapping):
+        raise ScenarioError("axes", f"must be a dict of dotted keys to values, got {type(axes).__name__} {show(axes)}",
+                            value=axes, hint="e.g. {'client.socket.TCP_KEEPIDLE': range(1, 3601)}")
+    if not axes:
+        raise ScenarioError("axes", "needs at least one axis", value=axes,
+                            hint="e.g. {'client.socket.TCP_KEEPIDLE': range(1, 3601)}")
+    if progress is not None and not isinstance(progress, bool):
+        raise ScenarioError("progress", f"must be True, False or None, got {show(progress)}", value=progress)
+    for name, v, lo in (("chunk_points", chunk_points, 1), ("max_result_bytes", max_result_bytes, 0)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= 2**62:
+            raise ScenarioError(name, f"must be a whole number, got {show(v)}", value=v, allowed=f"{lo}..2^62")
+    if out is not None:
+        import os
+        if not isinstance(out, (str, os.PathLike)):
+            raise ScenarioError("out", f"must be a directory path, got {type(out).__name__} {show(out)}", value=out)
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise ScenarioError("out", f"{show(str(out))} exists and is not a directory", value=out,
+                                hint="give a new or an existing directory")
+    return base
+
+
+def _disk_points(out) -> int:
+    """How many grid points' results fit in the free space where ``out`` is (or would be made)."""
+    import os
+    import shutil
+    p = os.path.abspath(out)
+    while not os.path.exists(p) and os.path.dirname(p) != p:
+        p = os.path.dirname(p)
+    try:
+        return shutil.disk_usage(p).free // BYTES_PER_POINT
+    except OSError:
+        return MAX_POINTS
+
+
 def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | None = None,
           chunk_points: int = CHUNK_POINTS, out: str | None = None,
           max_result_bytes: int = MAX_RESULT_BYTES) -> SweepResult:
@@ -223,20 +343,37 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
     Without it the result is held in memory (36 bytes per point); a grid whose result would exceed
     ``max_result_bytes`` (1 GiB: about 3 x 10^7 points) is refused before anything is allocated.
     """
-    base = dict(scenario)
+    base = _check_arguments(scenario, axes, progress, chunk_points, out, max_result_bytes)
     load(base)
-    ax = _axes(base, axes)
+
+    def check_size(shape: tuple[int, ...]) -> None:
+        """Refuse a grid too big, from its shape alone (exact integers: no int64 wrap-around)."""
+        total = math.prod(shape)
+        grid = f"a {' x '.join(f'{n:,}' for n in shape)} grid ({total:,} points)"
+        if total > MAX_POINTS:
+            raise ScenarioError("axes", f"{grid} is too big", allowed=f"at most {MAX_POINTS:,} points")
+        need = total * BYTES_PER_POINT
+        if out is None and need > max_result_bytes:
+            raise ScenarioError("axes", f"{grid} needs {need / 2**30:,.1f} GiB for its result in memory (limit "
+                                f"{max_result_bytes / 2**30:.1f} GiB): pass out=DIR to write it to disk slab by slab "
+                                "(bounded memory, memory-mapped result), or raise max_result_bytes")
+        if out is not None and total > _disk_points(out):
+            raise ScenarioError("out", f"{grid} needs {need / 2**30:,.1f} GiB on disk, more than is free there",
+                                value=out)
+
+    ax = _axes(base, axes, check_size, max_result_bytes // BYTES_PER_POINT if out is None
+               else min(MAX_POINTS, _disk_points(out)))
     shape = tuple(len(a.values) for a in ax)
-    total = int(np.prod(shape, dtype=np.int64))
-    if out is None and total * BYTES_PER_POINT > max_result_bytes:
-        raise ValueError(f"a {' x '.join(map(str, shape))} grid ({total:,} points) needs "
-                         f"{total * BYTES_PER_POINT / 2**30:.1f} GiB for its result in memory (limit "
-                         f"{max_result_bytes / 2**30:.1f} GiB): pass out=DIR to write it to disk slab by slab "
-                         "(bounded memory, memory-mapped result), or raise max_result_bytes")
+    check_size(shape)                      # (again: an axis given as an iterator is known only now)
+    total = math.prod(shape)
     disk = None
     if out is not None:
         import os
-        os.makedirs(out, exist_ok=True)
+        try:
+            os.makedirs(out, exist_ok=True)
+        except OSError as e:
+            raise ScenarioError("out", f"cannot make the directory {show(str(out))}: {e.strerror or e}",
+                                value=out) from None
         disk = {side: {f: _DiskArray(os.path.join(out, f"{side}.{f}.npy"), shape, dt) for f, dt in FIELDS.items()}
                 for side in ("client", "server")}
         data = None
