@@ -17,7 +17,10 @@ from .simulate import simulate
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse already exits 2; keep the message short
+        from .errors import clip
         self.print_usage(sys.stderr)
+        # One line, however hostile the argument it quotes: control characters escaped, length cut.
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in clip(message))
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -170,13 +173,43 @@ def _explain(args) -> int:
         until = parse_duration(args.until) if args.until else None
     except ValueError as e:
         raise ScenarioError("--until", str(e), value=args.until) from None
-    built = build(
-        client_sysctl=read_sysctl(args.client_sysctl, args.client_os) if args.client_sysctl else None,
-        server_sysctl=read_sysctl(args.server_sysctl) if args.server_sysctl else None,
-        ssh=read_ssh_config(args.ssh_config, args.host) if args.ssh_config else None,
-        sshd=read_sshd_config(args.server_sshd_config, match=match) if args.server_sshd_config else None,
-        middlebox=args.middlebox, faults=[parse_fault(f) for f in args.fault], until_s=until,
-        ssh_version=args.ssh_version, sshd_version=args.sshd_version, rtt_ms=args.rtt_ms)
+    def read(option: str, path: str | None, reader, *a, **kw):
+        """A file given with ``option``: an error reading the file itself names the option (a bad
+        value inside it is a ConfigError naming file:line, and stays so)."""
+        if not path:
+            return None
+        try:
+            return reader(path, *a, **kw)
+        except ScenarioError as e:
+            if type(e) is not ScenarioError or e.key != path:
+                raise
+            raise ScenarioError(option, str(e)) from None
+
+    files = dict(
+        client_sysctl=read("--client-sysctl", args.client_sysctl, read_sysctl, args.client_os),
+        server_sysctl=read("--server-sysctl", args.server_sysctl, read_sysctl),
+        ssh=read("--ssh-config", args.ssh_config, read_ssh_config, args.host),
+        sshd=read("--server-sshd-config", args.server_sshd_config, read_sshd_config, match=match))
+    try:
+        built = build(**files, middlebox=args.middlebox, faults=[parse_fault(f) for f in args.fault], until_s=until,
+                      ssh_version=args.ssh_version, sshd_version=args.sshd_version, rtt_ms=args.rtt_ms)
+    except ScenarioError as e:
+        # A scenario key set from an option: the error names the option the user typed.
+        key = e.key if type(e) is ScenarioError else ""
+        parts = key.split(".")
+        given = {"path.rtt_ms": ("--rtt-ms", args.rtt_ms), "client.app.version": ("--ssh-version", args.ssh_version),
+                 "server.app.version": ("--sshd-version", args.sshd_version)}
+        if key in given:
+            raise ScenarioError(given[key][0], e.detail, value=given[key][1]) from None
+        if key == "until_s":
+            if args.until:
+                raise ScenarioError("--until", f"{args.until!r}: {e.detail}", value=args.until) from None
+            raise ScenarioError("--fault", f"kalab watches until 3 h after the last fault ends, and that is past "
+                                           f"the longest run: {e.detail}", value=args.fault) from None
+        if parts[0] == "faults" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(args.fault):
+            text = args.fault[int(parts[1])]
+            raise ScenarioError("--fault", f"{text!r}: {parts[-1]}: {e.detail}", value=text) from None
+        raise
     sc = load(built.scenario)
     result = simulate(sc)
     if args.json:
@@ -219,6 +252,10 @@ def _explain(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A file name or value from argv that is not valid UTF-8 (surrogate-escaped) must not crash the
+    # output: show it escaped (stderr does this already).
+    if hasattr(sys.stdout, "reconfigure") and getattr(sys.stdout, "errors", None) == "strict":
+        sys.stdout.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     if args.command == "lab":
         import signal
