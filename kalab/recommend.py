@@ -44,7 +44,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-from .errors import ScenarioError
+from .errors import ScenarioError, show
 from .families import retx_template
 from .mechanisms import ssh_alive, sshd_alive
 from .mechanisms import tcp_keepalive as ka
@@ -121,6 +121,10 @@ def _keepalive_candidates(goal: Goal, mech: str):
             idle = min(idle, int(goal.nat_idle_s - margin - 1))
             if intvl > goal.nat_idle_s - margin - 1:
                 continue
+        if mech == "tcp-keepalive":
+            if intvl > ka.MAX_TCP_KEEPINTVL:
+                break
+            idle = min(idle, ka.MAX_TCP_KEEPIDLE)    # setsockopt refuses more (a longer goal is met earlier)
         if idle < 1:
             continue
         rate = 3600 / max(idle, intvl)
@@ -128,20 +132,25 @@ def _keepalive_candidates(goal: Goal, mech: str):
             continue
         deadline = ka.linux_keepalive_death_s(idle, intvl, cnt)
         s = {"idle": idle, "intvl": intvl, "cnt": cnt}
-        if mech == "tcp-keepalive":
-            # TCP_USER_TIMEOUT at most the keepalive deadline -- then the keepalive rule with UT
-            # (``ceil((UT - idle) / intvl)`` intervals) ends no later -- and small enough that
-            # unacknowledged data gives up in time, slack included.
-            ut = _user_timeout_ms(goal, int(deadline * 1000))
-            if ut is None:
-                continue
-            s["user_timeout_ms"] = ut
-        else:
+        if mech != "tcp-keepalive":
             s["tcp_retries2"] = retries2
         out.append((rate, deadline, s))
     # Fewest probes per idle hour; but a failure should not cost more than ~10 probes if avoidable.
     out.sort(key=lambda c: (c[2]["cnt"] > 10, c[0], c[1]))
-    return [c[2] for c in out]
+    if mech != "tcp-keepalive":
+        return [c[2] for c in out]
+    # TCP_USER_TIMEOUT at most the keepalive deadline -- then the keepalive rule with UT
+    # (``ceil((UT - idle) / intvl)`` intervals) ends no later -- and small enough that unacknowledged
+    # data gives up in time, slack included.  Found for the best candidates only: each costs up to 8
+    # retransmission schedules, and a one-day goal has ~30,000 candidates.
+    best = []
+    for _rate, deadline, s in out:
+        ut = _user_timeout_ms(goal, int(deadline * 1000))
+        if ut is not None:
+            best.append({**s, "user_timeout_ms": ut})
+            if len(best) >= MAX_VERIFIED:
+                break
+    return best
 
 
 def retransmission_give_up_s(goal: Goal, *, retries2: int | None = None, user_timeout_ms: int | None = None):
@@ -267,8 +276,8 @@ def _first_interval(mech: str, s: dict, goal: Goal) -> float:
 
 
 def _version(goal: Goal) -> tuple[int, int]:
-    major, minor = (int(p) for p in goal.sshd_version.split(".")[:2])
-    return major, minor
+    from .scenario import _version as version
+    return version(goal.sshd_version, "sshd_version", (5, 0), (10, 99))
 
 
 def _mult(goal: Goal) -> int:
@@ -324,8 +333,12 @@ def verify(goal: Goal, side: str, mech: str, s: dict) -> tuple[bool, float, floa
             outage_at = sorted(set(phases) | {max(round(first - TICK_S, 3), 0.0)}) if not data else phases[-1:]
             checks += [_survival(goal, base, side, a, data) for a in outage_at]
     if goal.nat_idle_s is not None:
-        nat = dict(base, until_s=goal.nat_idle_s * 4 + 60)
-        nat["path"] = dict(base["path"], middleboxes=[{"kind": "nat", "idle_timeout_s": goal.nat_idle_s,
+        # A NAT that waits longer is never the first to expire: a setting that keeps a NAT of
+        # (detection goal + 60 s) alive keeps this one alive too (its probes come more often than
+        # the goal), so that one is simulated -- a 100-year NAT needs no 400-year run.
+        nat_s = min(goal.nat_idle_s, goal.detect_within_s + 60)
+        nat = dict(base, until_s=nat_s * 4 + 60)
+        nat["path"] = dict(base["path"], middleboxes=[{"kind": "nat", "idle_timeout_s": nat_s,
                                                          "on_expiry": "drop"}])
         res = simulate(nat)
         ok = res.client.fate == "alive" and res.server.fate == "alive"
@@ -395,6 +408,7 @@ def trade_offs(goal: Goal) -> dict:
     fastest detection that survives the asked outage (each simulated; integer seconds)."""
     out: dict = {"survive_outage_s": longest_survivable_outage(goal)}
     lo, hi = max(2, int(goal.survive_outage_s)), int(max(goal.survive_outage_s * 4, goal.detect_within_s) + 600)
+    hi = max(lo, min(hi, int(MAX_GOAL_S)))       # (the longest goal there is)
     if not feasible(Goal(**{**asdict(goal), "detect_within_s": float(hi)})):
         out["detect_within_s"] = None
     else:
@@ -466,32 +480,44 @@ def lines(side: str, mech: str, s: dict, goal: Goal) -> dict:
 
 # ---------------------------------------------------------------- CLI
 
-def _duration(text: str | None, flag: str) -> float | None:
+#: The longest goal durations (--detect-within, --survive-outage) [s].
+MAX_GOAL_S = 86400.0
+#: The longest --nat-idle [s] (~317 years; any NAT slower than the detection goal is met alike).
+MAX_NAT_S = 1e10
+
+
+def _duration(text: str | None, flag: str, hi: float = MAX_GOAL_S) -> float | None:
     if text is None:
         return None
+    allowed = f"more than 0 s .. {format_duration(hi)}, e.g. 30s, 2m, 1h30m"
     try:
         v = parse_duration(text)
     except ValueError as e:
-        raise ScenarioError(flag, str(e), value=text) from None
-    if v <= 0:
-        raise ScenarioError(flag, "must be positive", value=text)
+        raise ScenarioError(flag, str(e), value=text, allowed=allowed) from None
+    if not 0 < v <= hi:
+        raise ScenarioError(flag, f"{show(text)} is out of range", value=text, allowed=allowed)
     return v
 
 
 def goal_from_args(args) -> Goal:
+    """The goal of ``kalab recommend``'s options; a bad one is refused naming the option typed."""
     d = _duration(args.detect_within, "--detect-within")
-    if d is not None and d > 86400:
-        raise ScenarioError("--detect-within", "at most one day", value=args.detect_within, allowed="1 s .. 1 d")
-    if args.max_probes_per_hour is not None and args.max_probes_per_hour <= 0:
-        raise ScenarioError("--max-probes-per-hour", "must be positive", value=args.max_probes_per_hour)
-    if not 0 < args.rtt_ms <= 10_000:
-        raise ScenarioError("--rtt-ms", "out of range", value=args.rtt_ms, allowed="0 < rtt <= 10000 ms")
-    try:
-        tuple(int(p) for p in args.sshd_version.split(".")[:2])
-    except ValueError:
-        raise ScenarioError("--sshd-version", "expected X.Y", value=args.sshd_version) from None
+    if d is None:
+        raise ScenarioError("--detect-within", "is required", allowed="more than 0 s .. 1 d, e.g. 30s, 2m")
+    probes = args.max_probes_per_hour
+    if probes is not None and (isinstance(probes, bool) or not isinstance(probes, (int, float))
+                               or not 0 < probes < math.inf):
+        raise ScenarioError("--max-probes-per-hour", f"{show(probes)} is out of range", value=probes,
+                            allowed="a positive finite number")
+    rtt = args.rtt_ms
+    if isinstance(rtt, bool) or not isinstance(rtt, (int, float)) or not 0 < rtt <= 10_000:
+        raise ScenarioError("--rtt-ms", f"{show(rtt)} is out of range", value=rtt, allowed="0 < rtt <= 10000 ms")
+    if args.side not in ("client", "server", "both"):
+        raise ScenarioError("--side", f"{show(args.side)} is not valid", value=args.side, allowed="client, server, both")
+    from .scenario import _version as version
+    version(args.sshd_version, "--sshd-version", (5, 0), (10, 99))
     return Goal(detect_within_s=d, survive_outage_s=_duration(args.survive_outage, "--survive-outage") or 0.0,
-                nat_idle_s=_duration(args.nat_idle, "--nat-idle"), side=args.side,
+                nat_idle_s=_duration(args.nat_idle, "--nat-idle", hi=MAX_NAT_S), side=args.side,
                 max_probes_per_hour=args.max_probes_per_hour, rtt_ms=args.rtt_ms, sshd_version=args.sshd_version)
 
 
