@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from .simulate import simulate
+from .errors import show
 from .units import format_duration, parse_duration
 
 
@@ -17,7 +18,11 @@ def check_death(your_answer, scenario: Mapping, side: str = "client", tolerance_
     if your_answer is None:
         print(f"Not quite: the {side} dies at {format_duration(r.at_s)} ({r.by}).")
         return False
-    guess = parse_duration(your_answer)
+    try:
+        guess = parse_duration(your_answer)
+    except (ValueError, TypeError) as e:     # a typo in a notebook cell: say so, no traceback
+        print(f"Not a time of death: {str(e)[:200]}")
+        return False
     ok = abs(guess - r.at_s) <= tolerance_s
     if ok:
         print(f"Right: the {side} dies at {format_duration(r.at_s)} by {r.by}.")
@@ -39,6 +44,11 @@ def check_number(your_answer, model_value: float, what: str = "the model's value
     if your_answer is None:
         print(f"Not answered yet: {what} is {model_value:.4g}.")
         return False
-    ok = abs(float(your_answer) - model_value) <= rel_tolerance * max(abs(model_value), 1e-9)
-    print(("Right: " if ok else f"Not quite: you said {float(your_answer):.4g}; ") + f"{what} is {model_value:.4g}.")
+    try:
+        guess = float(your_answer)
+    except (ValueError, TypeError, OverflowError):     # a typo in a notebook cell: say so, no traceback
+        print(f"Not a number: {show(your_answer)}; {what} is a number.")
+        return False
+    ok = abs(guess - model_value) <= rel_tolerance * max(abs(model_value), 1e-9)
+    print(("Right: " if ok else f"Not quite: you said {guess:.4g}; ") + f"{what} is {model_value:.4g}.")
     return ok

@@ -46,6 +46,8 @@ def parse_duration(text: str | int | float) -> float:
     """
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r}")
+    if isinstance(text, int) and not -2**1000 < text < 2**1000:     # (float() would overflow)
+        raise ValueError(f"duration must be finite and >= 0, got an integer of {text.bit_length()} bits")
     if isinstance(text, (int, float)):
         value = float(text)
     else:
