@@ -7,7 +7,7 @@ Usage::
     compare(simulate(measured["scenario"]), measured)   # model vs the real thing
 """
 
-from .netns import LabError
+from .netns import LabError, LabStopped
 from .runner import check_supported, missing_requirements, observation_s, run
 
-__all__ = ["run", "LabError", "check_supported", "missing_requirements", "observation_s"]
+__all__ = ["run", "LabError", "LabStopped", "check_supported", "missing_requirements", "observation_s"]

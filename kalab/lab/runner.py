@@ -52,7 +52,7 @@ from pathlib import Path
 
 from ..scenario import load
 from ..simulate import simulate
-from .netns import CLIENT_ADDR, SERVER_ADDR, LabError, Topology, sh
+from .netns import CLIENT_ADDR, SERVER_ADDR, LabError, LabStopped, Topology, sh
 from .pcap import classify, read_pcap, seq_before
 
 #: A run longer than this (seconds of observation) must be asked for with allow_long.
@@ -160,12 +160,16 @@ def observation_s(src: dict) -> float:
 # ---------------------------------------------------------------- the run
 
 class _Lines:
-    """Non-blocking line reader over several pipes, each line stamped with CLOCK_MONOTONIC."""
+    """Non-blocking line reader over several pipes, each line stamped with CLOCK_MONOTONIC.
 
-    def __init__(self) -> None:
+    ``stop``: a :class:`threading.Event`; once set, the next poll raises :class:`LabStopped`, so a
+    run in a worker thread ends (and tears down) within one poll of being asked to."""
+
+    def __init__(self, stop=None) -> None:
         self.sel = selectors.DefaultSelector()
         self.buf: dict = {}
         self.lines: list[tuple[float, str, str]] = []   # (t_mono, who, line)
+        self.stop = stop
 
     def add(self, stream, who: str) -> None:
         os.set_blocking(stream.fileno(), False)
@@ -173,8 +177,10 @@ class _Lines:
         self.buf[stream] = b""
 
     def poll(self, timeout: float) -> list[tuple[float, str, str]]:
+        if self.stop is not None and self.stop.is_set():
+            raise LabStopped("stopped on request")
         new = []
-        for key, _ in self.sel.select(max(0.0, timeout)):
+        for key, _ in self.sel.select(min(max(0.0, timeout), 0.5)):  # stop is seen within 0.5 s
             now = time.monotonic()
             try:
                 chunk = os.read(key.fileobj.fileno(), 65536)
@@ -205,8 +211,12 @@ class _Lines:
                        + " | ".join(l for _, w, l in self.lines if w == who)[-600:])
 
 
-def run(scenario: dict, *, allow_long: bool = False, keep_dir: str | None = None) -> dict:
-    """Measure a scenario on the real kernel; return the measured result (a dict, the result contract)."""
+def run(scenario: dict, *, allow_long: bool = False, keep_dir: str | None = None, stop=None) -> dict:
+    """Measure a scenario on the real kernel; return the measured result (a dict, the result contract).
+
+    ``stop``: an optional :class:`threading.Event`; setting it (from another thread, e.g. a signal
+    handler) ends the run within a fraction of a second with :class:`LabStopped`, after tearing
+    everything down -- as any exception or KeyboardInterrupt does (see :mod:`kalab.lab.netns`)."""
     src = copy.deepcopy(scenario)
     sc = load(src)
     ssh = sc.client.app.kind == "ssh"
@@ -219,17 +229,19 @@ def run(scenario: dict, *, allow_long: bool = False, keep_dir: str | None = None
         raise LabError(f"this scenario needs {horizon:.0f} s of observation (more than "
                        f"{DEFAULT_MAX_S:.0f} s); use settings in seconds, or allow_long / --allow-long"
                        + (f" (hard limit {HARD_MAX_S:.0f} s)" if horizon > HARD_MAX_S else ""))
+    if stop is not None and stop.is_set():
+        raise LabStopped("stopped on request")
     work = Path(keep_dir or tempfile.mkdtemp(prefix="kalab-lab-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         with Topology() as topo:
-            return _run(topo, src, sc, horizon, work)
+            return _run(topo, src, sc, horizon, work, stop)
     finally:
         if keep_dir is None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(topo: Topology, src: dict, sc, horizon: float, work: Path) -> dict:
+def _run(topo: Topology, src: dict, sc, horizon: float, work: Path, stop=None) -> dict:
     ssh = sc.client.app.kind == "ssh"
     topo.ssh = ssh
     # -- per-namespace sysctls (each new netns starts from the compile-time defaults)
@@ -262,7 +274,7 @@ table ip kalabnat {{
 """)
     # -- capture on both router interfaces
     caps: list[tuple[str, subprocess.Popen, Path]] = []
-    lines = _Lines()
+    lines = _Lines(stop)
 
     def capture(iface: str) -> None:
         n = sum(1 for c in caps if c[0] == iface)
@@ -374,8 +386,10 @@ table ip kalabnat {{
             lines.poll(0.3)
             break
     t_end = time.monotonic()   # observation over: what the teardown causes is not part of the scenario
-    for p in procs.values():
-        topo._end(p)
+    # Both hosts' processes at once (the programs and whatever they forked: sshd's session and its
+    # command), so that none is orphaned and left to exit on its own (netns.py, issue 12).
+    for side in ("client", "server"):
+        topo.end_host(side)
     time.sleep(0.2)  # let the capture take the last packets
     for _, p, _ in caps:
         topo._end(p)
