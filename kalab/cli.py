@@ -106,7 +106,45 @@ def report_table(directory) -> str:
     return "\n".join(rows)
 
 
-def _lab(args) -> int:
+class _Signalled(BaseException):
+    """SIGINT, SIGTERM or SIGHUP during ``kalab lab``, raised in the main thread so that every
+    ``finally`` runs and the lab tears down.  A BaseException, as KeyboardInterrupt is, so that no
+    ``except Exception`` swallows it."""
+
+
+def _lab_main(args) -> int:
+    """``kalab lab``: a signal ends it cleanly -- the lab ends and removes everything it started --
+    and exits 128 + the signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP: what a shell reports
+    for a process killed by it) with one line on stderr, not a traceback.  A second signal while
+    tearing down is ignored, so it cannot cut the clean-up short."""
+    import signal
+    import threading
+
+    stop = threading.Event()   # `lab record`'s runs in worker threads see it within half a second
+
+    def on_signal(signum, frame):
+        if stop.is_set():
+            return
+        stop.set()
+        raise _Signalled(signum)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(s) != signal.SIG_IGN:   # as started with nohup, or `&` in a script: keep ignoring
+            signal.signal(s, on_signal)
+    try:
+        return _lab(args, stop)
+    except _Signalled as e:
+        try:
+            print(f"kalab: lab: stopped by {signal.Signals(e.args[0]).name}; the run's processes and "
+                  "namespaces were removed", file=sys.stderr)
+        except OSError:   # the terminal that hung up
+            pass
+        return 128 + e.args[0]
+    except ScenarioError as e:
+        print(f"kalab: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _lab(args, stop=None) -> int:
     import json
 
     from .compare import compare, summary_lines
@@ -118,7 +156,7 @@ def _lab(args) -> int:
     try:
         if args.lab_command == "run":
             sc = load_file(args.file)
-            m = run(sc.source, allow_long=args.allow_long)
+            m = run(sc.source, allow_long=args.allow_long, stop=stop)
             if args.out:
                 Path(args.out).write_text(json.dumps(m, indent=1) + "\n")
             if args.json:
@@ -136,7 +174,7 @@ def _lab(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
 
         def one(name):
-            m = run(matrix[name], allow_long=name in LONG)
+            m = run(matrix[name], allow_long=name in LONG, stop=stop)
             m["matrix_name"] = name
             (out / f"{name}.json").write_text(json.dumps(m, indent=1) + "\n")
             return name, compare(simulate(m["scenario"]), m)
@@ -258,16 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     if args.command == "lab":
-        import signal
-
-        def _term(signum, frame):  # tear namespaces down on SIGTERM as on Ctrl-C
-            raise KeyboardInterrupt
-        signal.signal(signal.SIGTERM, _term)
-        try:
-            return _lab(args)
-        except ScenarioError as e:
-            print(f"kalab: error: {e}", file=sys.stderr)
-            return 2
+        return _lab_main(args)
     try:
         if args.command == "explain":
             return _explain(args)
