@@ -103,3 +103,16 @@ def test_segments_after_the_models_horizon_are_not_judged():
     assert [w["inside"] for w in compare(predicted, measured)["wire"]] == [True, None]
     measured["events"][1].update(t_s=4.9, latest_s=4.9)   # inside the horizon and not predicted: a fault
     assert [w["inside"] for w in compare(predicted, measured)["wire"]] == [True, False]
+
+
+def test_the_namespace_sweep_never_touches_the_runners_own_namespace():
+    """The clean-up kills every process in the lab's namespaces by PID; whatever it is asked, this
+    process's own namespace (the host's) is not one of them -- nor PID 1, nor this process."""
+    import os
+
+    from kalab.lab import netns
+    own = netns._netns_of(os.getpid())
+    assert own is not None
+    assert netns._foreign({own, 12345, None}) == {12345}
+    assert netns.pids_in({own}) == []
+    assert os.getpid() not in netns.pids_in({netns._netns_of(os.getpid())})
