@@ -1,4 +1,4 @@
-"""Slider change -> updated figure, Python side (simulate + FigureWidget update).  Prints figures.
+"""Slider change -> updated figure, Python side (simulate + new figure dict for the live figure).  Prints figures.
 
 Target (issue 4): under 50 ms for the notebook scenarios.  The end-to-end time in a real
 browser is measured by tests/test_browser.py and printed there.

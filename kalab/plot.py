@@ -1,9 +1,11 @@
 """Plotly figures from a result: the timeline with one lane per side and layer.
 
-plotly is imported lazily (``import kalab`` stays numpy-only).  The figure has
-a *fixed* set of traces (:data:`TRACES`), so a widget can update it in place
-with :func:`update_timeline` inside ``fig.batch_update()`` -- the pattern of the
-plotly FigureWidget docs.
+Every figure is first built as a plain plotly figure dict (``*_spec`` functions: JSON-ready lists,
+no plotly import), then wrapped: :func:`figure` makes a ``plotly.graph_objects.Figure`` that also
+carries a static SVG (:mod:`kalab.svg`) for readers without a kernel; :mod:`kalab.livefigure` shows
+the same dict live in a notebook and takes a new dict on each slider change.  plotly is imported
+lazily (``import kalab`` stays numpy-only).  The timeline has a *fixed* set of traces
+(:data:`TRACES`), so an update only replaces their data.
 
 Lanes, top to bottom: client program, client TCP, path, server TCP, server
 program.  Every probe, retransmission, alive message, RST and FIN is a marker;
@@ -15,6 +17,7 @@ one kind is aggregated into bins ("512 probes").
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -152,35 +155,25 @@ def interesting_range(result: Result) -> tuple[float, float]:
     return (-0.02 * max(end, 1.0), max(end, 1.0) * 1.12)
 
 
-def timeline_figure(result: Result, title: str | None = None, widget: bool = False):
-    """The timeline as a ``go.Figure`` (or ``go.FigureWidget`` with ``widget=True``)."""
-    go = _go()
-    fig = (go.FigureWidget if widget else go.Figure)()
-    for (name, _, symbol, colour) in TRACES:
-        size = 14 if name == "death" else 9
-        fig.add_trace(go.Scatter(x=[], y=[], mode="markers", name=name, hovertext=[], hoverinfo="text+x",
-                                 marker=dict(symbol=symbol, color=colour, size=size, line=dict(width=1.5))))
-    fig.update_layout(height=380, margin=dict(l=90, r=20, t=60, b=40), legend=dict(orientation="h", y=-0.2),
-                      xaxis=dict(title="time since the connection was established [s]"),
-                      yaxis=dict(categoryorder="array", categoryarray=list(reversed(LANES)), type="category"),
-                      template="plotly_white")
-    update_timeline(fig, result, title)
-    return fig
+def timeline_spec(result: Result, title: str | None = None) -> dict[str, Any]:
+    """The timeline as a plain plotly figure dict (``{"data": [...], "layout": {...}}``, JSON-ready).
 
-
-def update_timeline(fig, result: Result, title: str | None = None) -> None:
-    """Replace the data of the fixed traces (call inside ``fig.batch_update()`` for widgets)."""
+    The traces are always :data:`TRACES`, in order, so a live figure can be updated by sending a new
+    spec (plotly.js ``Plotly.react`` redraws only what changed).  Building dicts, not
+    ``plotly.graph_objects``, keeps a slider update cheap and lets the widget run without importing
+    plotly in the kernel at all.
+    """
     data = trace_data(result)
-    for tr, d in zip(fig.data, data):
-        tr.x, tr.y, tr.hovertext = d["x"], d["y"], d["text"]
-    death = fig.data[-1]
+    traces = []
+    for (name, _, symbol, colour), d in zip(TRACES, data):
+        traces.append({"type": "scatter", "x": d["x"], "y": d["y"], "hovertext": d["text"], "mode": "markers",
+                       "name": name, "hoverinfo": "text+x",
+                       "marker": {"symbol": symbol, "color": colour, "size": 14 if name == "death" else 9,
+                                  "line": {"width": 1.5}}})
     plus = data[-1].get("error_plus", [])
-    death.error_x = dict(type="data", symmetric=False, array=plus, arrayminus=[0] * len(plus), thickness=3,
-                         width=6, color="#000000")
+    traces[-1]["error_x"] = {"type": "data", "symmetric": False, "array": plus, "arrayminus": [0] * len(plus),
+                             "thickness": 3, "width": 6, "color": "#000000"}
     spans = fault_spans(result, result.until_s)
-    fig.layout.shapes = [dict(type="rect", xref="x", yref="paper", x0=s, x1=e, y0=0, y1=1,
-                              fillcolor="#f4cccc", opacity=0.45, line=dict(width=0), layer="below")
-                         for s, e, _ in spans]
     x0, x1 = interesting_range(result)
     notes = [dict(x=s, y=1.02, xref="x", yref="paper", text=lab, showarrow=False,
                   xanchor="left", font=dict(size=10, color="#a94442")) for s, _, lab in spans if s <= x1]
@@ -191,10 +184,73 @@ def update_timeline(fig, result: Result, title: str | None = None) -> None:
             notes.append(dict(x=1.0, y=f"{side} app", xref="paper", yref="y", xanchor="right", showarrow=False,
                               text=f"{side} dies at {format_duration(r.at_s)} \u2192 (zoom out)",
                               font=dict(size=11)))
-    fig.layout.annotations = notes
-    fig.layout.xaxis.range = [x0, x1]
+    layout = {
+        "height": 380, "margin": dict(l=90, r=20, t=60, b=40), "legend": dict(orientation="h", y=-0.2),
+        "xaxis": dict(title=dict(text="time since the connection was established [s]"), range=[x0, x1]),
+        "yaxis": dict(categoryorder="array", categoryarray=list(reversed(LANES)), type="category",
+                      range=[-0.5, len(LANES) - 0.5]),
+        "template": "plotly_white",
+        "shapes": [dict(type="rect", xref="x", yref="paper", x0=s, x1=e, y0=0, y1=1, fillcolor="#f4cccc",
+                        opacity=0.45, line=dict(width=0), layer="below") for s, e, _ in spans],
+        "annotations": notes,
+    }
     if title is not None:
-        fig.layout.title = dict(text=title, font=dict(size=13), x=0.01)
+        layout["title"] = dict(text=title, font=dict(size=13), x=0.01)
+    return {"data": traces, "layout": layout}
+
+
+def timeline_figure(result: Result, title: str | None = None, widget: bool = False):
+    """The timeline as a ``plotly.graph_objects.Figure`` (``widget=True``: a light live figure,
+    :class:`kalab.livefigure.LiveFigure`, that a slider app updates in place)."""
+    spec = timeline_spec(result, title)
+    if widget:
+        from .livefigure import LiveFigure
+        return LiveFigure(spec)
+    return figure(spec)
+
+
+def figure(spec: dict[str, Any]):
+    """A ``plotly.graph_objects.Figure`` of one of kalab's figure dicts.
+
+    In a notebook it shows as a :class:`~kalab.livefigure.LiveFigure` (the kernel sends the figure's
+    data, the Jupyter server plotly.js; it works the same in JupyterLab, Voila and other front ends) and
+    also carries a static SVG drawing of itself (:mod:`kalab.svg`) and its figure dict, which is what
+    GitHub, nbviewer, printouts and ``make site`` show.  As a Python object it is a plain plotly Figure
+    (``update_layout``, ``write_html``, ``show`` all work).
+    """
+    return _figure_class()(spec)
+
+
+@functools.cache
+def _figure_class():
+    go = _go()
+
+    class Figure(go.Figure):
+        """A plotly Figure shown through kalab's live figure, with a static fallback (see :func:`figure`)."""
+
+        def _repr_mimebundle_(self, include=None, exclude=None, validate=True, **kwargs):
+            import json
+
+            import plotly.io as pio
+            spec = json.loads(pio.to_json(self, validate=False))
+            try:
+                from .livefigure import LiveFigure
+                from .widgets import static_bundle
+            except ImportError:   # no ipywidgets/anywidget: plotly's own output, and the drawing
+                from .svg import render
+                bundle = super()._repr_mimebundle_(include, exclude, validate, **kwargs) or {}
+                bundle.setdefault("image/svg+xml", render(spec))
+                return bundle
+            return static_bundle(LiveFigure(spec), [spec])
+
+        def _ipython_display_(self):
+            # plotly's Figure displays itself through its renderers (plotly's own MIME type, which
+            # IPython prefers over _repr_mimebundle_); kalab's figures go through the bundle above.
+            from IPython.display import display
+            display(self._repr_mimebundle_(), raw=True)
+
+    Figure.__module__ = __name__
+    return Figure
 
 
 # ---------------------------------------------------------------- sweeps
@@ -205,25 +261,41 @@ def _axis_title(res, key: str) -> str:
     return f"{name} [{a.unit}]" if a.unit and a.unit not in ("count", "bool") else name
 
 
+def _json(a) -> list:
+    """A numpy array as nested lists, NaN as None (JSON has no NaN; plotly draws None as a gap)."""
+    a = np.asarray(a)
+    if a.dtype.kind == "f":
+        return np.where(np.isnan(a), None, a).tolist()
+    return a.tolist()
+
+
+def sweep_heatmap_spec(res, x: str, y: str, side: str = "client", field: str = "at_s", limits=(), fixed=None,
+                       title: str | None = None) -> dict[str, Any]:
+    """The figure dict of :func:`sweep_heatmap`."""
+    z = _json(res.select(side, field, [y, x], fixed))
+    xs, ys = _json(res.axis(x).values), _json(res.axis(y).values)
+    data = [{"type": "heatmap", "x": xs, "y": ys, "z": z, "colorscale": "Viridis",
+             "colorbar": {"title": {"text": f"{side} {field}"}},
+             "hovertemplate": f"{x}=%{{x}}<br>{y}=%{{y}}<br>{field}=%{{z:.1f}} s<extra></extra>"}]
+    for lim in limits:
+        data.append({"type": "contour", "x": xs, "y": ys, "z": z, "showscale": False,
+                     "contours": {"start": lim, "end": lim, "size": 1, "coloring": "none", "showlabels": True},
+                     "line": {"color": "white", "width": 2}, "name": f"{lim:g} s", "hoverinfo": "skip"})
+    layout = {"title": {"text": title or f"{side} {field} (blank: does not die)"},
+              "xaxis": {"title": {"text": _axis_title(res, x)}}, "yaxis": {"title": {"text": _axis_title(res, y)}},
+              "template": "plotly_white", "height": 420}
+    return {"data": data, "layout": layout}
+
+
 def sweep_heatmap(res, x: str, y: str, side: str = "client", field: str = "at_s", limits=(), fixed=None,
                   title: str | None = None):
     """Heatmap of a side's death time over two axes, with contour lines at ``limits`` [s]."""
-    go = _go()
-    z = res.select(side, field, [y, x], fixed)
-    xs, ys = res.axis(x).values, res.axis(y).values
-    fig = go.Figure(go.Heatmap(x=xs, y=ys, z=z, colorscale="Viridis", colorbar=dict(title=f"{side} {field}"),
-                               hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{field}=%{{z:.1f}} s<extra></extra>"))
-    for lim in limits:
-        fig.add_trace(go.Contour(x=xs, y=ys, z=z, showscale=False, contours=dict(start=lim, end=lim, size=1,
-                                 coloring="none", showlabels=True), line=dict(color="white", width=2),
-                                 name=f"{lim:g} s", hoverinfo="skip"))
-    fig.update_layout(title=title or f"{side} {field} (blank: does not die)", xaxis_title=_axis_title(res, x),
-                      yaxis_title=_axis_title(res, y), template="plotly_white", height=420)
-    return fig
+    return figure(sweep_heatmap_spec(res, x, y, side, field, limits, fixed, title))
 
 
 REGION_LABELS = ("misses a real failure", "detects in time, but dies in the outage",
                  "detects in time and survives the outage")
+REGION_COLOURS = ("#d9d9d9", "#fdae6b", "#31a354")
 
 
 def sweep_regions(failure, outage, x: str, y: str, detect_within_s: float, failure_at_s: float = 0.0,
@@ -240,32 +312,50 @@ def sweep_regions(failure, outage, x: str, y: str, detect_within_s: float, failu
     return np.where(~detected, 0, np.where(survived, 2, 1))
 
 
+def region_map_spec(codes, xs, ys, x: str, y: str, x_title: str, y_title: str, detect_within_s: float,
+                    title: str | None = None) -> dict[str, Any]:
+    """The region map's figure dict from region codes (see :func:`sweep_regions`)."""
+    codes = np.asarray(codes)
+    c = REGION_COLOURS
+    scale = [[0, c[0]], [0.33, c[0]], [0.33, c[1]], [0.66, c[1]], [0.66, c[2]], [1, c[2]]]
+    data = [{"type": "heatmap", "x": _json(xs), "y": _json(ys), "z": codes.tolist(), "zmin": 0, "zmax": 2,
+             "colorscale": scale, "customdata": np.asarray(REGION_LABELS, dtype=object)[codes].tolist(),
+             "showscale": False, "hovertemplate": f"{x}=%{{x}}<br>{y}=%{{y}}<br>%{{customdata}}<extra></extra>"}]
+    for code, (label, colour) in enumerate(zip(REGION_LABELS, c)):
+        data.append({"type": "scatter", "x": [None], "y": [None], "mode": "markers",
+                     "marker": {"color": colour, "size": 12, "symbol": "square"},
+                     "name": f"{label} ({int((codes == code).sum())})"})
+    layout = {"title": {"text": title or f"detect within {detect_within_s:g} s and survive the outage"},
+              "xaxis": {"title": {"text": x_title}}, "yaxis": {"title": {"text": y_title}},
+              "template": "plotly_white", "height": 420, "legend": {"orientation": "h", "y": -0.25}}
+    return {"data": data, "layout": layout}
+
+
+def sweep_region_map_spec(failure, outage, x: str, y: str, detect_within_s: float, failure_at_s: float = 0.0,
+                          side: str = "client", fixed=None, title: str | None = None) -> dict[str, Any]:
+    """The figure dict of :func:`sweep_region_map`."""
+    codes = sweep_regions(failure, outage, x, y, detect_within_s, failure_at_s, side, fixed)
+    return region_map_spec(codes, failure.axis(x).values, failure.axis(y).values, x, y, _axis_title(failure, x),
+                           _axis_title(failure, y), detect_within_s, title)
+
+
 def sweep_region_map(failure, outage, x: str, y: str, detect_within_s: float, failure_at_s: float = 0.0,
                      side: str = "client", fixed=None, title: str | None = None):
     """The region map: survives / dies / detected in time, over two axes."""
-    go = _go()
-    codes = sweep_regions(failure, outage, x, y, detect_within_s, failure_at_s, side, fixed)
-    colours = ["#d9d9d9", "#fdae6b", "#31a354"]
-    scale = [[0, colours[0]], [0.33, colours[0]], [0.33, colours[1]], [0.66, colours[1]], [0.66, colours[2]],
-             [1, colours[2]]]
-    labels = np.asarray(REGION_LABELS, dtype=object)[codes]
-    fig = go.Figure(go.Heatmap(x=failure.axis(x).values, y=failure.axis(y).values, z=codes, zmin=0, zmax=2,
-                               colorscale=scale, customdata=labels, showscale=False,
-                               hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>%{{customdata}}<extra></extra>"))
-    for code, (label, colour) in enumerate(zip(REGION_LABELS, colours)):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker=dict(color=colour, size=12,
-                                 symbol="square"), name=f"{label} ({int((codes == code).sum())})"))
-    fig.update_layout(title=title or f"detect within {detect_within_s:g} s and survive the outage",
-                      xaxis_title=_axis_title(failure, x), yaxis_title=_axis_title(failure, y),
-                      template="plotly_white", height=420, legend=dict(orientation="h", y=-0.25))
-    return fig
+    return figure(sweep_region_map_spec(failure, outage, x, y, detect_within_s, failure_at_s, side, fixed, title))
+
+
+def sweep_line_spec(res, x: str, side: str = "client", field: str = "at_s", fixed=None,
+                    title: str | None = None) -> dict[str, Any]:
+    """The figure dict of :func:`sweep_line`."""
+    y = res.select(side, field, [x], fixed)
+    data = [{"type": "scatter", "x": _json(res.axis(x).values), "y": _json(y), "mode": "lines+markers",
+             "name": f"{side} {field}"}]
+    layout = {"title": {"text": title or f"{side} {field} over {x}"}, "xaxis": {"title": {"text": _axis_title(res, x)}},
+              "yaxis": {"title": {"text": f"{side} {field} [s]"}}, "template": "plotly_white", "height": 360}
+    return {"data": data, "layout": layout}
 
 
 def sweep_line(res, x: str, side: str = "client", field: str = "at_s", fixed=None, title: str | None = None):
     """A line over one axis: a side's death time (gaps where it does not die)."""
-    go = _go()
-    y = res.select(side, field, [x], fixed)
-    fig = go.Figure(go.Scatter(x=res.axis(x).values, y=y, mode="lines+markers", name=f"{side} {field}"))
-    fig.update_layout(title=title or f"{side} {field} over {x}", xaxis_title=_axis_title(res, x),
-                      yaxis_title=f"{side} {field} [s]", template="plotly_white", height=360)
-    return fig
+    return figure(sweep_line_spec(res, x, side, field, fixed, title))

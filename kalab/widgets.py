@@ -1,9 +1,17 @@
 """Sliders -> scenario -> simulate -> timeline, for the notebooks.
 
 The logic lives in kalab (``simulate``, ``explain.verdict``, ``plot``); this
-module only wires ipywidgets to it.  :class:`Explorer` keeps one plotly
-``FigureWidget`` with a fixed set of traces and updates it in place.  Tests
-drive it without a browser: ``ex.set("client.socket.TCP_KEEPIDLE", 60)``.
+module only wires ipywidgets to it.  :class:`Explorer` keeps one
+:class:`~kalab.livefigure.LiveFigure` (a few kB of front-end code; plotly.js comes
+from the Jupyter server, not the kernel) with a fixed set of traces and sends it a
+new figure dict on each change.  Tests drive it without a browser:
+``ex.set("client.socket.TCP_KEEPIDLE", 60)``.
+
+Every app also shows without a live kernel: its notebook output carries, besides
+the widget, a static drawing at its current settings (``image/svg+xml``, what
+GitHub, nbviewer, an HTML export or a printout shows), the figure dict under
+:data:`FIGURE_MIME` (what ``make site`` draws with plotly.js) and the verdict as
+plain text.
 """
 
 from __future__ import annotations
@@ -13,10 +21,32 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from .explain import verdict
-from .plot import timeline_figure, update_timeline
+from .plot import timeline_spec
 from .scenario import load, split_key, with_value
 from .simulate import simulate
 from .units import format_duration
+
+
+#: The notebook-output MIME type carrying kalab's figure dicts (and the caption shown above them) for
+#: readers without a kernel: ``{"figures": [spec, ...], "caption": [line, ...]}``.  No Jupyter front end
+#: renders it (they show the widget or the SVG); ``kalab.site`` draws it with plotly.js.
+FIGURE_MIME = "application/vnd.kalab.figure+json"
+
+
+def static_bundle(widget, specs: Sequence[dict], caption: Sequence[str] = (), html: str | None = None) -> dict:
+    """A widget's MIME bundle plus what shows without a kernel (see the module docstring)."""
+    from .svg import render
+    bundle = widget._repr_mimebundle_() or {}
+    if isinstance(bundle, tuple):   # anywidget answers (data, metadata)
+        bundle = bundle[0]
+    bundle = dict(bundle)
+    if specs:
+        bundle["image/svg+xml"] = "".join(render(sp, caption=caption if i == 0 else ()) for i, sp in enumerate(specs))
+        bundle[FIGURE_MIME] = {"figures": list(specs), "caption": list(caption)}
+    if html is not None:
+        bundle["text/html"] = html
+    bundle["text/plain"] = "\n".join(caption) or bundle.get("text/plain", "")
+    return bundle
 
 
 @dataclass(frozen=True)
@@ -117,7 +147,8 @@ class Explorer:
         self.values = {c.key: effective_value(self.base, c.key) for c in self.controls}
         self.scenario = self._build()
         self.result = simulate(self.scenario)
-        self.fig = timeline_figure(self.result, title=self._title(), widget=True)
+        from .livefigure import LiveFigure
+        self.fig = LiveFigure(timeline_spec(self.result, title=self._title()))
         self.verdict = w.HTML(self._verdict_html())
         self.last_update_s = 0.0
         self.sliders = {}
@@ -150,17 +181,40 @@ class Explorer:
     def _title(self) -> str:
         return self.title or self.base.get("name") or "timeline"
 
-    def _verdict_html(self) -> str:
+    def _verdict_parts(self) -> list[tuple[str, ...]]:
+        """Per side: (side, fate or death time, slack window, mechanism, what it sees)."""
         parts = []
         for side in ("client", "server"):
             r = self.result.side(side)
             if r.fate == "died":
                 window = f" (real kernel: by {format_duration(r.latest_s)})" if r.latest_s - r.at_s > 1e-6 else ""
-                parts.append(f"<b>{side}</b> dies at <b>{format_duration(r.at_s)}</b>{window} by "
-                             f"<code>{r.by}</code>" + (f": <i>{r.sees}</i>" if r.sees else ""))
+                parts.append((side, format_duration(r.at_s), window, r.by, r.sees or ""))
             else:
-                parts.append(f"<b>{side}</b>: {r.fate.replace('_', '-')}")
-        return "<br>".join(parts)
+                parts.append((side, r.fate.replace("_", "-")))
+        return parts
+
+    def _verdict_html(self) -> str:
+        import html
+        out = []
+        for p in self._verdict_parts():
+            if len(p) == 2:
+                out.append(f"<b>{p[0]}</b>: {p[1]}")
+            else:
+                side, at, window, by, sees = (html.escape(x) for x in p)
+                out.append(f"<b>{side}</b> dies at <b>{at}</b>{window} by <code>{by}</code>"
+                           + (f": <i>{sees}</i>" if sees else ""))
+        return "<br>".join(out)
+
+    def verdict_lines(self) -> list[str]:
+        """The verdict as plain text, one line per side (shown above the static drawing)."""
+        out = []
+        for p in self._verdict_parts():
+            if len(p) == 2:
+                out.append(f"{p[0]}: {p[1]}")
+            else:
+                side, at, window, by, sees = p
+                out.append(f"{side} dies at {at}{window} by {by}" + (f": {sees}" if sees else ""))
+        return out
 
     def _on_change(self, key: str):
         def handler(change):
@@ -176,17 +230,15 @@ class Explorer:
         self.values[key] = value
         self.scenario = self._build()
         self.result = simulate(self.scenario)
-        with self.fig.batch_update():
-            update_timeline(self.fig, self.result, title=self._title())
+        self.fig.spec = timeline_spec(self.result, title=self._title())
         self.verdict.value = self._verdict_html()
         self.last_update_s = time.perf_counter() - t0
 
     def death_at(self, side: str) -> float | None:
         return self.result.side(side).at_s
 
-    def _ipython_display_(self):  # pragma: no cover - needs a frontend
-        from IPython.display import display
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs):
+        return static_bundle(self.widget, [self.fig.spec], self.verdict_lines())
 
 
 def explore(scenario: Mapping, *controls: Control, title: str | None = None) -> Explorer:
@@ -206,15 +258,15 @@ class RegionExplorer:
     def __init__(self, failure: Mapping, outage: Mapping, x: tuple[str, Sequence], y: tuple[str, Sequence],
                  detect_within_s: float, controls: Sequence[Control], failure_at_s: float = 0.0) -> None:
         import ipywidgets as w
-        import plotly.graph_objects as go
-        from .plot import sweep_region_map
+
+        from .livefigure import LiveFigure
         self.failure, self.outage = dict(failure), dict(outage)
         self.x, self.y = x, y
         self.detect_within_s, self.failure_at_s = detect_within_s, failure_at_s
         self.controls = list(controls)
         self.values = {c.key: effective_value(self._target(c.key)[0], self._target(c.key)[1]) for c in self.controls}
-        fig = sweep_region_map(*self._sweeps(), x[0], y[0], detect_within_s, failure_at_s)
-        self.fig = go.FigureWidget(fig)
+        self._sweeps()
+        self.fig = LiveFigure(self._spec())
         self.sliders = {}
         for c in self.controls:
             s = w.IntSlider(value=int(self.values[c.key]), min=int(c.lo), max=int(c.hi), step=int(c.step),
@@ -247,23 +299,20 @@ class RegionExplorer:
         from .plot import sweep_regions
         return sweep_regions(*self.last, self.x[0], self.y[0], self.detect_within_s, self.failure_at_s)
 
+    def _spec(self) -> dict:
+        from .plot import sweep_region_map_spec
+        return sweep_region_map_spec(*self.last, self.x[0], self.y[0], self.detect_within_s, self.failure_at_s)
+
     def set(self, key: str, value: Any, _from_widget: bool = False) -> None:
         if not _from_widget and key in self.sliders:
             self.sliders[key].value = value
             return
-        from .plot import REGION_LABELS
         self.values[key] = value
         self._sweeps()
-        codes = self.codes()
-        with self.fig.batch_update():
-            self.fig.data[0].z = codes
-            self.fig.data[0].customdata = __import__("numpy").asarray(REGION_LABELS, dtype=object)[codes]
-            for i, label in enumerate(REGION_LABELS):
-                self.fig.data[1 + i].name = f"{label} ({int((codes == i).sum())})"
+        self.fig.spec = self._spec()
 
-    def _ipython_display_(self):  # pragma: no cover - needs a frontend
-        from IPython.display import display
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs):
+        return static_bundle(self.widget, [self.fig.spec], [f"{c.label} = {self.values[c.key]}" for c in self.controls])
 
 
 class RecommendExplorer:
@@ -321,6 +370,7 @@ class RecommendExplorer:
         self.values[name] = value
         self._update()
 
-    def _ipython_display_(self):  # pragma: no cover - needs a frontend
-        from IPython.display import display
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs):
+        import html
+        return static_bundle(self.widget, [], self.text.splitlines(),
+                             html=f"<pre style='font-size: 12px'>{html.escape(self.text)}</pre>")

@@ -6,15 +6,11 @@ the model says for the same scenarios (computed here with kalab, not typed in).
 
 import ast
 import json
-import multiprocessing
 import re
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 import kalab
 from kalab import format_duration
@@ -24,7 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 REQUIRED = ["00-start-here", "01-idle-peer", "02-data-in-flight", "03-ssh-drops", "04-server-beliefs",
             "05-middleboxes", "06-time-wait", "07-who-first", "08-measured", "09-what-if", "10-what-should-i-set"]
-_executed: dict = {}
 
 
 def test_the_notebooks_exist_and_titles_are_questions():
@@ -57,30 +52,36 @@ def test_committed_clean_with_kalab_imports_only_and_no_defs(path):
     assert "On your own" in text
 
 
-def _execute(path: Path):
-    nb = nbformat.read(path, 4)
-    t0 = time.monotonic()
-    NotebookClient(nb, timeout=30, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    return nb, time.monotonic() - t0
-
-
-@pytest.fixture(scope="session")
-def executed():
-    if not _executed:
-        # One process per notebook client: jupyter_client's zmq sockets are not safe to share between
-        # threads (three clients in threads sometimes lost their kernels' sockets under load).
-        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as ex:
-            _executed.update(zip([p.stem for p in NOTEBOOKS], ex.map(_execute, NOTEBOOKS)))
-    return _executed
-
-
 def headlines(nb) -> str:
     out = []
     for cell in nb.cells:
         if "headline" in cell.metadata.get("tags", []):
             out += [o.get("text", "") for o in cell.outputs if o.output_type == "stream"]
     return "".join(out)
+
+
+@pytest.mark.parametrize("name", [p.stem for p in NOTEBOOKS])
+def test_an_executed_notebook_stays_small(executed, name):
+    """Outputs hold figure dicts and an SVG drawing, never plotly.js (was 5-15 MB per executed notebook)."""
+    nb, _ = executed[name]
+    size = len(json.dumps(nb))
+    print(f"{name}: {size:,} bytes executed")
+    assert size < 1_000_000
+
+
+@pytest.mark.parametrize("name", [p.stem for p in NOTEBOOKS])
+def test_every_figure_shows_live_and_without_a_kernel(executed, name):
+    """Each figure output is kalab's live figure (a widget) with an SVG drawing and the figure dict beside it;
+    none is plotly's own MIME type (a second renderer and a second plotly.js; it fails in Voila)."""
+    from kalab.widgets import FIGURE_MIME
+    nb, _ = executed[name]
+    outputs = [o for c in nb.cells for o in c.get("outputs", []) if o.get("data")]
+    assert not any("application/vnd.plotly.v1+json" in o["data"] for o in outputs)
+    for o in outputs:
+        if FIGURE_MIME in o["data"]:
+            assert o["data"]["image/svg+xml"].startswith("<svg")
+            assert "application/vnd.jupyter.widget-view+json" in o["data"]
+    assert any(FIGURE_MIME in o["data"] for o in outputs), "every notebook shows at least one figure"
 
 
 @pytest.mark.parametrize("name", [p.stem for p in NOTEBOOKS])

@@ -16,9 +16,9 @@ SSH = json.loads((ROOT / "examples" / "ssh-serveralive-15-cable-unplugged.json")
 def test_moving_a_slider_moves_the_death_marker():
     ex = explore(SSH, control("client.app.options.ServerAliveInterval", 0, 120),
                  control("client.app.options.ServerAliveCountMax", 0, 10))
-    before = list(ex.fig.data[-1].x)
+    before = list(ex.fig.spec["data"][-1]["x"])
     ex.sliders["client.app.options.ServerAliveInterval"].value = 30   # as a user would
-    after = list(ex.fig.data[-1].x)
+    after = list(ex.fig.spec["data"][-1]["x"])
     assert before[0] == 60 and after[0] == 120
     assert "2 min" in ex.verdict.value
     assert ex.last_update_s > 0
@@ -26,9 +26,10 @@ def test_moving_a_slider_moves_the_death_marker():
 
 def test_figure_keeps_a_fixed_set_of_traces():
     ex = explore(SSH, control("client.app.options.ServerAliveCountMax", 0, 10))
-    n = len(ex.fig.data)
+    n = len(ex.fig.spec["data"])
     ex.set("client.app.options.ServerAliveCountMax", 0)
-    assert len(ex.fig.data) == n == len(plot.TRACES)
+    assert len(ex.fig.spec["data"]) == n == len(plot.TRACES)
+    assert [t["name"] for t in ex.fig.spec["data"]] == [t[0] for t in plot.TRACES]
 
 
 def test_labels_use_the_real_knob_names_and_units():
@@ -77,9 +78,9 @@ def test_region_explorer_recomputes_the_map_when_a_slider_moves():
                         ("client.socket.TCP_KEEPINTVL", np.arange(10, 301, 30)), 30,
                         [control("client.socket.TCP_KEEPCNT", 1, 20), control("outage:faults.0.for_s", 10, 900, 10)],
                         failure_at_s=21)
-    before = np.asarray(ex.fig.data[0].z).copy()
+    before = np.asarray(ex.fig.spec["data"][0]["z"]).copy()
     ex.sliders["outage:faults.0.for_s"].value = 20      # a short outage: far more settings survive it
-    after = np.asarray(ex.fig.data[0].z)
+    after = np.asarray(ex.fig.spec["data"][0]["z"])
     assert (after == 2).sum() > (before == 2).sum()
     assert ex.sliders["outage:faults.0.for_s"].description == "faults.0.for_s [s]"
 
@@ -93,3 +94,55 @@ def test_recommend_explorer_follows_its_sliders():
     assert "contradict" in r.text and r.recommendations == []
     r.set("side", "server")
     assert r.goal().side == "server" and "on the server" in r.text
+
+
+def test_a_live_figure_sends_its_data_not_plotly_js():
+    """The widget's synced state is the figure dict and a few kB of front-end code: plotly.js comes from
+    the Jupyter server (kalab.jupyter), so a figure costs the kernel socket kilobytes, not 5 MB."""
+    from kalab.livefigure import LiveFigure, plotly_js_path
+    ex = explore(SSH, control("client.app.options.ServerAliveInterval", 0, 120))
+    state = ex.fig.get_state()
+    size = len(json.dumps({k: v for k, v in state.items() if isinstance(v, (str, dict, list, int, float))}))
+    assert size < 50_000 < plotly_js_path().stat().st_size
+    assert isinstance(ex.fig, LiveFigure) and "plotly.min.js?v=" in state["plotly_url"]
+
+
+def test_without_the_server_extension_the_kernel_sends_plotly_js_once_asked():
+    """Where no kalab server extension serves plotly.js (VS Code, Colab), the front end asks the kernel."""
+    from kalab.livefigure import LiveFigure, plotly_js_path
+    fig = LiveFigure({"data": [], "layout": {}})
+    sent = []
+    fig.send = lambda content, buffers=None: sent.append((content, buffers))
+    fig._on_custom(fig, {"kind": "something else"}, [])
+    assert sent == []
+    fig._on_custom(fig, {"kind": "need plotly.js"}, [])
+    assert sent[0][0] == {"kind": "plotly.js"} and sent[0][1][0] == plotly_js_path().read_bytes()
+
+
+def test_every_app_shows_without_a_kernel():
+    """A notebook output of an app carries a static SVG with the verdict, and the figure dict for the site."""
+    from kalab.widgets import FIGURE_MIME
+    ex = explore(SSH, control("client.app.options.ServerAliveInterval", 0, 120))
+    bundle = ex._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["image/svg+xml"].startswith("<svg") and "ssh.server_alive" in bundle["image/svg+xml"]
+    assert bundle[FIGURE_MIME]["figures"][0] == ex.fig.spec
+    assert "client dies at 1 min" in bundle["text/plain"]
+    json.dumps(bundle[FIGURE_MIME])   # JSON-ready: no numpy values, no NaN
+
+
+def test_static_figures_show_as_live_figures_with_an_svg():
+    """plot.* figures are plotly Figures that a notebook shows through kalab's light live figure (one
+    renderer everywhere: JupyterLab, Voila, VS Code), with an SVG drawing of themselves for readers
+    without a kernel."""
+    import plotly.graph_objects as go
+    from kalab.widgets import FIGURE_MIME
+    r = kalab.simulate(SSH)
+    fig = plot.timeline_figure(r, title="t")
+    assert isinstance(fig, go.Figure)
+    bundle = fig._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "application/vnd.plotly.v1+json" not in bundle   # no second copy of plotly.js to load
+    svg = bundle["image/svg+xml"]
+    assert svg.count("<polygon") >= 1 and "client app" in svg
+    assert bundle[FIGURE_MIME]["figures"][0]["data"][-1]["x"] == [60.0, 7875.0]
