@@ -119,7 +119,7 @@ class Telnetd(App):
 
 
 class SshClient(App):
-    """OpenSSH ``ssh`` (>= 8.4 ServerAlive scheduling; timers.md §6)."""
+    """OpenSSH ``ssh`` (>= 8.4 ServerAlive scheduling; docs/mechanisms.md §ssh ServerAlive)."""
 
     layer = "ssh"
 
@@ -211,7 +211,7 @@ class SshClient(App):
 
 
 class Sshd(App):
-    """OpenSSH ``sshd`` session (ClientAlive per version; timers.md §7)."""
+    """OpenSSH ``sshd`` session (ClientAlive per version; docs/mechanisms.md §sshd ClientAlive)."""
 
     layer = "sshd"
 

@@ -346,8 +346,8 @@ def _outage(base: Mapping, cols: dict, sc: Scenario):
 def reset_arrives(sent, h):
     """When the RST of a rebooted host reaches the sender [s]: the host has no connection any more
     and answers the first segment that reaches it (sent at ``sent``) with RST -- ``h`` (= rtt / 2)
-    there, ``h`` back (timers.md: "If the peer rebooted (it has no state), its reply to the first probe
-    is an RST"; measured: docs/lab.md, rebooted-peer-rst)."""
+    there, ``h`` back (docs/mechanisms.md §Host faults; measured:
+    data/measured/rebooted-peer-rst.json)."""
     return sent + 2 * h
 
 

@@ -1,9 +1,9 @@
 """Native setting names per operating system, with units and the kernel's ranges.
 
-Principle 1 of DESIGN.md: settings are named as the user meets them (sysctl
+Settings are named as the user meets them (sysctl
 names, socket options, registry values), each in its native unit, and
 converted to seconds once, here.  Every row cites where its default and range
-come from (timers.md sections), and a test pins each default.
+come from (the rules: docs/mechanisms.md), and a test pins each default.
 
 A table row maps one native name to one :class:`~kalab.settings.TcpSettings`
 field.  ``scope`` is ``"sysctl"`` (host-wide: sysctls, registry values, ndd
@@ -85,7 +85,7 @@ LINUX_SOCKET = {k.name: k for k in [
     _k("TCP_RTO_MAX_MS", "rto_max_s", "ms", 1000, 120000, "kernels >= 6.15", since=rt.RTO_MAX_MS_SINCE),
 ]}
 
-# ---------------------------------------------------------------- BSDs (timers.md §4-§5)
+# ---------------------------------------------------------------- BSDs (docs/mechanisms.md)
 _BSD_SYSCTL = [
     _k("net.inet.tcp.keepidle", "keepalive_idle_s", "ms", 1, INT_MAX, "TCPTV_KEEP_IDLE, ms"),
     _k("net.inet.tcp.keepintvl", "keepalive_intvl_s", "ms", 1, INT_MAX, "TCPTV_KEEPINTVL, ms"),
@@ -147,7 +147,7 @@ SOLARIS_SOCKET = {k.name: k for k in [
 SCO_SYSCTL = {k.name: k for k in [
     # The article: "tcp_2msl (milliseconds) ... value between 1 and 65,535".  Its
     # 30-minute default cannot be written in that range; both are unverified.
-    _k("tcp_2msl", "time_wait_s", "ms", 1, 65535, "source article (keep-in-touch.txt), unverified"),
+    _k("tcp_2msl", "time_wait_s", "ms", 1, 65535, "source article (Lawrence, Keep in touch), unverified"),
 ]}
 SCO_SOCKET = {k.name: k for k in [
     _k("SO_KEEPALIVE", "keepalive_enabled", "bool", 0, 1, "socket(3)"),

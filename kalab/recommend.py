@@ -170,8 +170,8 @@ def retransmission_give_up_s(goal: Goal, *, retries2: int | None = None, user_ti
 def _user_timeout_ms(goal: Goal, start_ms: int) -> int | None:
     """The largest ``TCP_USER_TIMEOUT`` [ms] <= ``start_ms`` whose data-in-flight give-up fits the goal.
 
-    UT counts from the first retransmission (``retrans_stamp``, timers.md "TCP_USER_TIMEOUT replaces
-    tcp_retries2"), not from the send, and the backoff steps carry slack: so the give-up after the
+    UT counts from the first retransmission (``retrans_stamp``, docs/mechanisms.md
+    §Retransmission), not from the send, and the backoff steps carry slack: so the give-up after the
     send is later than UT.  Step UT down by the overshoot until it fits.
     """
     ut = start_ms

@@ -1,6 +1,6 @@
-"""The result contract (DESIGN.md): fate per side, the mechanism, what the app saw, events.
+"""The result contract (docs/contract.md): fate per side, the mechanism, what the app saw, events.
 
-``by`` comes from one fixed vocabulary, :data:`BY`.  DESIGN.md's list is kept
+``by`` comes from one fixed vocabulary, :data:`BY`.  The first contract's list is kept
 as is and extended with the host-level causes a fault can have and ssh's own
 connect timeout.
 """
@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-#: The fixed vocabulary of causes of death (DESIGN.md, extended).
+#: The fixed vocabulary of causes of death (docs/contract.md).
 BY = {
     "tcp.keepalive": "the kernel's keepalive probes went unanswered",
     "tcp.retransmission": "unacknowledged data was retransmitted until the kernel gave up (tcp_retries2)",
@@ -29,7 +29,7 @@ BY = {
     "host.reboot": "the host rebooted and lost all state",
 }
 
-#: DESIGN.md's fates plus ``none``: this side never had the session (a connect() that never reached it).
+#: The first contract's fates plus ``none``: this side never had the session (a connect() that never reached it).
 FATES = ("alive", "died", "half_open", "none")
 
 

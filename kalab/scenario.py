@@ -1,4 +1,4 @@
-"""The scenario contract (DESIGN.md) <-> settings, with errors that name the key.
+"""The scenario contract (docs/contract.md, docs/scenarios.md) <-> settings, with errors that name the key.
 
 :func:`load` takes the JSON-shaped dict (or :func:`load_file` a path) and
 returns an immutable :class:`Scenario`.  Every key is checked: unknown keys are

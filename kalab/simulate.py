@@ -17,7 +17,7 @@ Path rules (documented in docs/scenarios.md):
 
 Sleep: the sleeping host's clocks stop.  Its pending kernel and program timers
 are shifted by the sleep (CLOCK_MONOTONIC does not advance in suspend), and its
-kernel measures elapsed time on that clock (timers.md §11); OpenSSH compares
+kernel measures elapsed time on that clock (docs/mechanisms.md §Host faults); OpenSSH compares
 ``CLOCK_BOOTTIME``, which does advance, but waits with ``ppoll`` on the
 monotonic clock, so after waking its pending check runs once.
 """

@@ -152,7 +152,8 @@ class Endpoint:
         self.arm_keepalive(self.s.keepalive_idle_s)
 
     def connect(self) -> None:
-        """Active open: SYN at now; the SYN timer follows tcp_syn_retries (timers.md §3)."""
+        """Active open: SYN at now; the SYN timer follows tcp_syn_retries (docs/mechanisms.md §Connection
+        set-up)."""
         self.state = "SYN_SENT"
         self.snd_una, self.snd_nxt = 0, 1
         self.connect_stamp = self.h.mono(self.w.engine.now)

@@ -1,4 +1,4 @@
-"""Closing: FIN exchange, TIME_WAIT, FIN_WAIT_2, port exhaustion (timers.md §4)."""
+"""Closing: FIN exchange, TIME_WAIT, FIN_WAIT_2, port exhaustion (docs/mechanisms.md §Closing)."""
 
 import pytest
 

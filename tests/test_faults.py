@@ -1,4 +1,4 @@
-"""Faults: link_down, host_crash, host_reboot, process_kill, sleep (DESIGN.md)."""
+"""Faults: link_down, host_crash, host_reboot, process_kill, sleep (docs/scenarios.md, "Faults")."""
 
 import pytest
 from hypothesis import given

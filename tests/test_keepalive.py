@@ -1,4 +1,4 @@
-"""TCP keepalive (timers.md §1, §5): when an idle connection probes, and when it gives up."""
+"""TCP keepalive (docs/mechanisms.md §Keepalive): when an idle connection probes, and when it gives up."""
 
 import numpy as np
 import pytest
@@ -82,7 +82,7 @@ def test_user_timeout_overrides_the_probe_count_on_both_sides_of_the_kink(ut_ms,
 
 
 def test_user_timeout_can_make_keepalive_death_later():
-    """timers.md: 60/10/3 dies at 90 s; with UT = 300 s death moves to 300 s after 24 probes."""
+    """60/10/3 dies at 90 s; with UT = 300 s death moves to 300 s after 24 probes."""
     r = run({"socket": ka_socket(idle=60, intvl=10, cnt=3, ut_ms=300000)}, faults=CUT, until_s=600)
     assert r.client.at_s == pytest.approx(300.0)
     assert len(kinds(r, "client", kind="keepalive_probe")) == 24

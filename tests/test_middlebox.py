@@ -1,4 +1,4 @@
-"""NAT/firewall idle timers (timers.md §10)."""
+"""NAT/firewall idle timers (docs/mechanisms.md §Middleboxes)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The result contract and determinism (DESIGN.md principles 4-5)."""
+"""The result contract and determinism (docs/contract.md)."""
 
 import json
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""Retransmission, the give-up test and connection set-up (timers.md §2-§3)."""
+"""Retransmission, the give-up test and connection set-up (docs/mechanisms.md §Retransmission,
+§Connection set-up)."""
 
 import pytest
 
@@ -19,7 +20,7 @@ def test_model_timeout_for_tcp_retries2_15_is_924_6_s():
 @pytest.mark.parametrize("rto0,death,count", [
     (0.200, 1044.6, 16), (0.201, 925.6, 15), (0.21, 934.8, 15), (0.3, 993.3, 15), (1.0, 967.0, 13), (3.0, 1029.0, 12)])
 def test_rto_schedule_table(rto0, death, count):
-    """timers.md §2's table: death after the original send and retransmission count per initial RTO (HZ=1000)."""
+    """Worked values: death after the original send and retransmission count per initial RTO (HZ=1000)."""
     times, d = rt.rto_schedule(rto0, 15, hz=1000)
     assert d == pytest.approx(death, abs=0.05)
     assert len(times) == count

@@ -1,4 +1,4 @@
-"""OpenSSH client ServerAlive (timers.md §6) and sshd ClientAlive (§7)."""
+"""OpenSSH client ServerAlive and sshd ClientAlive (docs/mechanisms.md §ssh ServerAlive, §sshd ClientAlive)."""
 
 import pytest
 from hypothesis import assume, given

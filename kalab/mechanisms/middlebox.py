@@ -1,4 +1,4 @@
-"""NAT and firewall idle timers on the path (timers.md §10).
+"""NAT and firewall idle timers on the path (docs/mechanisms.md §Middleboxes).
 
 A middlebox keeps one mapping for the connection.  Every packet that reaches
 it refreshes the mapping; once a mapping has been idle for its timeout it
@@ -47,7 +47,7 @@ PRESETS: dict[str, MiddleboxPreset] = {
     "aws-nat": MiddleboxPreset(
         350, "rst", None,
         "AWS NAT gateway: 350 s idle timeout, not configurable; RST to the inside host afterwards "
-        "(AWS Knowledge Center lambda-vpc-timeout; RST wording recalled, timers.md §10 flag)"),
+        "(AWS Knowledge Center lambda-vpc-timeout; RST wording unconfirmed, docs/mechanisms.md)"),
     "aws-nlb": MiddleboxPreset(
         350, "rst", None,
         "AWS Network Load Balancer: default TCP idle timeout 350 s (tcp.idle_timeout.seconds 60-6000)",

@@ -1,4 +1,4 @@
-"""OpenSSH client: ``ServerAliveInterval``/``ServerAliveCountMax`` (timers.md §6).
+"""OpenSSH client: ``ServerAliveInterval``/``ServerAliveCountMax`` (docs/mechanisms.md §ssh ServerAlive).
 
 ``clientloop.c`` (OpenSSH >= 8.4): ``server_alive_time = monotime() + I`` is set
 whenever the server socket becomes readable and after each keepalive sent.

@@ -1,4 +1,4 @@
-"""OpenSSH server: ``ClientAliveInterval``/``ClientAliveCountMax`` (timers.md §7).
+"""OpenSSH server: ``ClientAliveInterval``/``ClientAliveCountMax`` (docs/mechanisms.md §sshd ClientAlive).
 
 ``serverloop.c:wait_until_can_do_something`` waits a *relative* full interval
 (``ptimeout_deadline_sec``), restarted on every loop iteration; when ``ppoll``

@@ -2,7 +2,7 @@
 
 Three families of rules exist in the wild; each is written here once.
 
-**Linux** (``net/ipv4/tcp_timer.c:tcp_keepalive_timer``, timers.md §1).  One
+**Linux** (``net/ipv4/tcp_timer.c:tcp_keepalive_timer``; docs/mechanisms.md §Keepalive).  One
 timer per socket.  When it fires:
 
 1. if data is in flight (``packets_out`` or a non-empty write queue) it
@@ -21,7 +21,7 @@ Defaults (``include/net/tcp.h``): 7200 s, 75 s, 9 probes, so an idle
 connection to a vanished peer dies after 7200 + 9 x 75 = 7875 s = 2 h 11 min 15 s.
 
 **BSD total-idle rule** (FreeBSD ``tcp_timer_keep``, XNU ``tcp_timers``
-``TCPT_KEEP``, timers.md §5): probes at ``keepidle + k*keepintvl``; drop when
+``TCPT_KEEP``; docs/mechanisms.md §Keepalive): probes at ``keepidle + k*keepintvl``; drop when
 ``idle >= keepidle + keepcnt*keepintvl``.  Default keepcnt is 8: 7800 s.
 
 **Solaris / illumos** (``tcp_timers.c:tcp_keepalive_timer``): drop when
@@ -161,7 +161,7 @@ def linux_keepalive_death_s(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int
     ``idle + intvl * max(1, ceil((UT - idle) / intvl))``.
 
     Worked defaults: ``7200 + 9 * 75 = 7875 s`` (2 h 11 min 15 s).
-    Source: timers.md §1 "Summary formulas"; ``tcp_keepalive_timer``.
+    Source: ``net/ipv4/tcp_timer.c:tcp_keepalive_timer``; docs/mechanisms.md §Keepalive.
     Scalars or arrays broadcast (pvlib style).
     """
     j = linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s, hz)
@@ -172,7 +172,7 @@ def linux_keepalive_death_s(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int
 def bsd_keepalive_death_s(idle_s, intvl_s, count):
     """Nominal death [s] after the last received segment, FreeBSD/XNU: ``idle + count * intvl``.
 
-    Defaults: 7200 + 8 x 75 = 7800 s (2 h 10 min).  timers.md §5.
+    Defaults: 7200 + 8 x 75 = 7800 s (2 h 10 min).  docs/mechanisms.md §Keepalive.
     """
     out = np.asarray(idle_s, dtype=float) + np.asarray(count, dtype=float) * np.asarray(intvl_s, dtype=float)
     return out if out.ndim else float(out)

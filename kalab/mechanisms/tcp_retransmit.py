@@ -1,6 +1,7 @@
 """TCP retransmission: RTO, backoff, the give-up test, and connection set-up.
 
-Linux (timers.md §2-§3; ``net/ipv4/tcp_timer.c``, ``include/net/tcp.h``):
+Linux (``net/ipv4/tcp_timer.c``, ``include/net/tcp.h``; docs/mechanisms.md §Retransmission,
+§Connection set-up):
 
 * RTO after the handshake's RTT sample ``m``: ``srtt = m``,
   ``rttvar = max(2m, rto_min)``, ``RTO = srtt + rttvar`` rounded up to jiffies
@@ -49,9 +50,9 @@ TCP_SYN_RETRIES = 6
 MAX_TCP_SYNCNT = 127
 #: ``sysctl_tcp_syn_linear_timeouts = 4`` in ``tcp_sk_init`` (kernels >= 6.5).
 TCP_SYN_LINEAR_TIMEOUTS = 4
-#: First kernel with ``tcp_syn_linear_timeouts`` (timers.md §3: "≈ 6.5, 2023").
+#: First kernel with ``tcp_syn_linear_timeouts`` (6.5, inferred from the patch date; docs/mechanisms.md).
 SYN_LINEAR_SINCE = (6, 5)
-#: First kernel with ``net.ipv4.tcp_rto_max_ms`` (timers.md §2: 6.15).
+#: First kernel with ``net.ipv4.tcp_rto_max_ms`` (6.15, from the netdev series; docs/mechanisms.md).
 RTO_MAX_MS_SINCE = (6, 15)
 #: ``TCP_TIMEOUT_MIN (2U)`` jiffies -- added to the PTO when more than one packet is out.
 TCP_TIMEOUT_MIN_TICKS = 2
@@ -87,7 +88,8 @@ def tcp_model_timeout_s(boundary, rto_base_s: float = TCP_RTO_MIN_S,
 
     Worked default: ``tcp_retries2 = 15`` gives ``1023 * 0.2 + 6 * 120 = 924.6 s``;
     8 (orphans) gives 102.2 s; SYN base 1 s and 6 retries give 127 s.
-    Source: timers.md §2, ``net/ipv4/tcp_timer.c``.  Computed in jiffies like the kernel.
+    Source: ``net/ipv4/tcp_timer.c:tcp_model_timeout``; docs/mechanisms.md §Retransmission.
+    Computed in jiffies like the kernel.
     """
     base = ceil_ticks(rto_base_s, hz)
     rmax = ceil_ticks(rto_max_s, hz)
@@ -154,10 +156,10 @@ def rto_schedule(rto0_s: float, retries2: int = TCP_RETR2, *, user_timeout_s: fl
                  rto_max_s: float = TCP_RTO_MAX_S, hz: int = 250, first_fire_s: float | None = None):
     """Retransmission times and death [s] for a segment whose RTO timer was armed at 0.
 
-    Returns ``(retransmit_times_s, death_s)`` following timers.md §2's exact rule:
+    Returns ``(retransmit_times_s, death_s)`` following the kernel's rule (docs/mechanisms.md §Retransmission):
     fire_1 = ``first_fire_s`` (default ``rto0``) re-sends without a check and
     starts ``retrans_stamp``; each later firing first checks the give-up test.
-    Table rows of timers.md: rto0 = 0.201 s -> 925.6 s / 15 retransmissions (HZ=1000);
+    Worked values: rto0 = 0.201 s -> 925.6 s / 15 retransmissions (HZ=1000);
     1.0 s -> 967.0 s / 13.
     """
     rto = rto0_s
@@ -208,7 +210,7 @@ def syn_schedule(syn_retries: int = TCP_SYN_RETRIES, linear_timeouts: int = TCP_
 
 
 # --------------------------------------------------------------------------
-# BSD / macOS retransmission (timers.md §5): a shift count, not a time model.
+# BSD / macOS retransmission (docs/mechanisms.md §Retransmission): a shift count, not a time model.
 # --------------------------------------------------------------------------
 
 #: FreeBSD ``tcp_backoff[]`` multipliers, ``TCP_MAXRXTSHIFT 12``, ``TCPTV_REXMTMAX`` 64 s.

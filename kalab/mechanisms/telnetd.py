@@ -1,4 +1,4 @@
-"""telnetd keepalive flags (timers.md §8).
+"""telnetd keepalive flags (docs/mechanisms.md §telnetd).
 
 * Linux (inetutils/netkit, BSD-derived) and FreeBSD: telnetd sets
   ``SO_KEEPALIVE`` unless ``-n`` is given; the OS keepalive then decides.

@@ -1,4 +1,4 @@
-"""Closing: TIME_WAIT, FIN_WAIT_2 and the port-exhaustion rate (timers.md §4).
+"""Closing: TIME_WAIT, FIN_WAIT_2 and the port-exhaustion rate (docs/mechanisms.md §Closing).
 
 * Linux: ``TCP_TIMEWAIT_LEN (60*HZ)`` -- 60 s, fixed, no sysctl; a
   retransmitted FIN received in TIME_WAIT re-arms the 60 s.  ``tcp_fin_timeout``
@@ -8,7 +8,7 @@
 * Windows: ``TcpTimedWaitDelay`` 30-300 s; 120 s since Server 2003 (240 s in
   Windows 2000); the modern default is unverified.
 * Solaris: ``tcp_time_wait_interval`` 60000 ms (Oracle Solaris Tunable
-  Parameters Reference Manual; not in timers.md).
+  Parameters Reference Manual).
 * SCO OpenServer: ``tcp_2msl`` -- the source article's "30 minutes if I remember
   correctly" is **unverified** folklore (no primary source found).
 """
@@ -35,8 +35,8 @@ def fin_wait2_orphan_stages_s(fin_timeout_s: float, rto_s: float) -> tuple[float
     FIN_WAIT_2 mini-socket's, of ``tmo`` (``__tcp_close``: ``tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)``).
     Above 60 s: the full socket is kept by the keepalive timer for ``tmo - 60``, and then
     ``tcp_keepalive_timer`` hands it to a mini-socket for a further ``tmo - 60`` (at least
-    ``3.5 RTO``) -- two timers, each with its own timer-wheel slack.  timers.md §4 called the total
-    "a literal reading ... inferred from the code"; measured on Linux 6.18 (docs/lab.md,
+    ``3.5 RTO``) -- two timers, each with its own timer-wheel slack.  The total was an inference
+    from reading the code until measured on Linux 6.18 (docs/lab.md,
     ``tests/lab/test_fin_wait2.py``): ``tcp_fin_timeout`` 90 s -> 61.6 s, 120 s -> 123.1 s,
     70 s -> about 20 s, shorter than the default's 60 s.
 

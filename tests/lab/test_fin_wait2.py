@@ -1,6 +1,6 @@
 """An orphaned FIN_WAIT_2 on the real kernel: how long it lasts for a given tcp_fin_timeout (root; runs in CI).
 
-timers.md §4 read the code literally and called the result an inference: above 60 s the full socket
+Reading the kernel code literally gave a result that was only an inference: above 60 s the full socket
 is kept ``tmo - 60`` by its keepalive timer and a mini-socket a further ``tmo - 60`` -- so
 ``tcp_fin_timeout = 70`` gives 20 s, *shorter* than the default's 60 s.  Here a client closes a
 connection whose server keeps it open (the server's kernel ACKs the FIN, no FIN comes back), and
