@@ -1,12 +1,12 @@
 import multiprocessing
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from hypothesis import settings
+
+from helpers import execute_notebook
 
 # CI runs more examples; a user's `make test` stays quick.
 settings.register_profile("ci", max_examples=60, deadline=None)
@@ -19,16 +19,6 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 _executed: dict = {}
 
 
-def _execute(path: Path):
-    import nbformat
-    from nbclient import NotebookClient
-    nb = nbformat.read(path, 4)
-    t0 = time.monotonic()
-    NotebookClient(nb, timeout=30, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    return nb, time.monotonic() - t0
-
-
 @pytest.fixture(scope="session")
 def executed():
     """Every notebook executed once per test session, {stem: (notebook, seconds)}: the notebook tests and
@@ -37,5 +27,5 @@ def executed():
         # One process per notebook client: jupyter_client's zmq sockets are not safe to share between
         # threads (three clients in threads sometimes lost their kernels' sockets under load).
         with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as ex:
-            _executed.update(zip([p.stem for p in NOTEBOOKS], ex.map(_execute, NOTEBOOKS)))
+            _executed.update(zip([p.stem for p in NOTEBOOKS], ex.map(execute_notebook, NOTEBOOKS)))
     return _executed
