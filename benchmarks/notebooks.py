@@ -6,7 +6,8 @@ bound is asserted by tests/test_browser.py).
     python benchmarks/notebooks.py 03 07           # only these
     python benchmarks/notebooks.py --memory-only   # kernel peak memory only (no browser)
 
-Bytes: every frame, both directions, on the kernel WebSockets while the notebook is opened and Run All
+Slider: notebook 03's ServerAliveInterval moved 7 times, milliseconds from Enter to the moved death
+marker on screen.  Bytes: every frame, both directions, on the kernel WebSockets while the notebook is opened and Run All
 is clicked in JupyterLab (Debian's Chromium, Playwright).  "first figure": from the click on Run All
 Cells to the first plotly figure with data on the page.  Memory: each notebook executed headless
 (nbclient), then the kernel process's peak resident set (``VmHWM`` in /proc/PID/status, see proc(5)).
@@ -48,6 +49,21 @@ def browser(paths: list[Path]) -> None:
                                                                         if errors else ""))
 
 
+def slider(moves: int = 7) -> None:
+    """Notebook 03 in JupyterLab: ServerAliveInterval moved back and forth; ms from Enter to the moved
+    death marker on screen (see jupyter_browser.move_slider)."""
+    import statistics
+    if jb.missing_browser():
+        return
+    with tempfile.TemporaryDirectory() as tmp, jb.jupyter_server(Path(tmp)) as server:
+        errors: list[str] = []
+        with jb.browser_page(errors) as page:
+            jb.run_all_in_lab(page, server, "03-ssh-drops.ipynb")
+            times = [jb.move_slider(page, "ServerAliveInterval", str(v)) for v in [30, 15] * (moves // 2 + 1)][:moves]
+    print(f"03 slider change to updated figure: median {statistics.median(times):.0f} ms, "
+          f"min {min(times):.0f}, max {max(times):.0f} ({moves} moves)")
+
+
 def memory(paths: list[Path]) -> None:
     import nbformat
     from nbclient import NotebookClient
@@ -70,6 +86,7 @@ def main(argv: list[str]) -> None:
     paths = notebooks([a for a in argv if not a.startswith("--")])
     if not memory_only:
         browser(paths)
+        slider()
         print()
     memory(paths)
 

@@ -216,6 +216,21 @@ def browser_page(errors: list[str], viewport=(1400, 1100), external: list[str] |
         yield new_page(errors, external)
 
 
+def move_slider(page, label: str, value: str) -> float:
+    """Type a value into a slider's readout, as a user would; returns the milliseconds from Enter until the
+    death marker of the first figure has moved (drawn: checked on every animation frame)."""
+    slider = page.locator(".widget-slider", has_text=label).first
+    slider.locator(".widget-readout").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(value)
+    page.evaluate(f"() => {{ window.__kalab_before = ({DEATH_X})(); window.__kalab_t0 = performance.now(); }}")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"() => {{ const x = ({DEATH_X})(); if (x && x !== window.__kalab_before) "
+        "{ window.__kalab_t1 = performance.now(); return true; } return false; }", polling="raf", timeout=30_000)
+    return page.evaluate("() => window.__kalab_t1 - window.__kalab_t0")
+
+
 @dataclass
 class RunAll:
     """What Run All in JupyterLab cost: bytes over the kernel socket, figures drawn, time to the first."""

@@ -36,26 +36,12 @@ def server(tmp_path_factory):
         yield s
 
 
-def _move_slider(page, label: str, value: str) -> float:
-    """Type a value into a slider's readout, as a user would; returns the ms until the death marker moved."""
-    slider = page.locator(".widget-slider", has_text=label).first
-    slider.locator(".widget-readout").click()
-    page.keyboard.press("Control+A")
-    page.keyboard.type(value)
-    page.evaluate(f"() => {{ window.__kalab_before = ({jb.DEATH_X})(); window.__kalab_t0 = performance.now(); }}")
-    page.keyboard.press("Enter")
-    page.wait_for_function(
-        f"() => {{ const x = ({jb.DEATH_X})(); if (x && x !== window.__kalab_before) "
-        "{ window.__kalab_t1 = performance.now(); return true; } return false; }", polling="raf", timeout=30_000)
-    return page.evaluate("() => window.__kalab_t1 - window.__kalab_t0")
-
-
 def test_notebook_03_runs_and_the_slider_moves_the_death_marker(server):
     errors: list[str] = []
     with jb.browser_page(errors) as page:
         run = jb.run_all_in_lab(page, server, "03-ssh-drops.ipynb")
         before = json.loads(page.evaluate(jb.DEATH_X))
-        latency_ms = _move_slider(page, "ServerAliveInterval", "30")
+        latency_ms = jb.move_slider(page, "ServerAliveInterval", "30")
         after = json.loads(page.evaluate(jb.DEATH_X))
         (jb.ROOT / "artifacts").mkdir(exist_ok=True)
         page.screenshot(path=str(jb.ROOT / "artifacts" / "browser-03.png"), full_page=True)
@@ -93,7 +79,7 @@ def test_voila_app_mode_shows_no_code_and_the_slider_moves_the_death_marker(serv
         code = page.evaluate("() => Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputArea, .jp-CodeMirrorEditor, "
                              ".cm-editor')).filter(e => e.offsetParent !== null).length")
         text = page.evaluate("() => document.body.innerText")
-        latency_ms = _move_slider(page, "ServerAliveInterval", "30")
+        latency_ms = jb.move_slider(page, "ServerAliveInterval", "30")
         after = json.loads(page.evaluate(jb.DEATH_X))
         (jb.ROOT / "artifacts").mkdir(exist_ok=True)
         page.screenshot(path=str(jb.ROOT / "artifacts" / "voila-03.png"), full_page=True)
