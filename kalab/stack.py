@@ -19,6 +19,7 @@ answers our own probe is in window and acceptable, so it resets idleness and
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,10 @@ from .mechanisms import time_wait as tw
 
 if TYPE_CHECKING:  # pragma: no cover
     from .simulate import HostRuntime, World
+
+def _end_seq(m: tuple) -> int:
+    return m[0]
+
 
 #: Established-like states in which the application can use the socket.
 OPEN_STATES = ("ESTABLISHED", "CLOSE_WAIT")
@@ -476,7 +481,11 @@ class Endpoint:
 
     def _ack_advanced(self, ack: int) -> None:
         self.snd_una = ack
-        self.out_msgs = [m for m in self.out_msgs if m[0] > ack]
+        # out_msgs is in send order, end sequence numbers increasing: the acknowledged ones are a prefix
+        # (a bisect, not a scan: 1000 messages in flight made every ACK cost 1000 comparisons).
+        cut = bisect.bisect_right(self.out_msgs, ack, key=_end_seq)
+        if cut:
+            self.out_msgs = self.out_msgs[cut:]
         if self.snd_una < self.snd_nxt:
             # Partial ACK: restart the RTO for what is left.
             self.head_sent_s = self.w.engine.now
