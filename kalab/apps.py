@@ -264,6 +264,8 @@ class Sshd(App):
             # Session output wakes ppoll (ret != 0): no check this round; the wait restarts.
             if self.settings.version < sshd_alive.STRICT_CHECK_SINCE and \
                     self._mono() >= self.last_client_mono + self.settings.alive_interval_s:
+                if self.timer is not None:   # this check replaces the pending ppoll timeout (one at a time)
+                    self.timer.cancel()
                 self.timed_out()
             else:
                 self.wait()
