@@ -10,7 +10,13 @@ same timeline, byte for byte.  The priorities, lowest first:
 * ``TIMER`` -- kernel timers (keepalive, retransmission, TIME_WAIT);
 * ``APP`` -- application actions: scheduled sends, closes, ssh/sshd checks.
 
-Within a priority, insertion order decides.  Each event also carries
+Within a priority, insertion order decides.  "The same instant" is the same to the run's time
+resolution (:func:`resolution_s`: 1.9 ns for runs up to 12 days, growing with ``until_s`` to
+0.24 us at 1e8 s, so that it stays above what binary floats can tell apart there): a sshd wait of
+``29.4995 + 6`` s and a message sent at ``35.499`` s arriving ``0.0005`` s later meet at 35.4995 s,
+and the arrival goes first, whichever of the two sums rounding happens to make a few 1e-15 s
+smaller.  (The event keeps its exact time; time never runs backwards within an instant.)  Each
+event also carries
 ``late_s``: how much later than nominal the real system may run it (the
 timer-wheel slack accumulated along its causal chain, :mod:`kalab.slack`).
 """
@@ -22,6 +28,23 @@ import math
 from typing import Any, Callable
 
 FAULT, DELIVER, TIMER, APP = 0, 1, 2, 3
+#: The model's finest time resolution [s] (every timer comparison allows 1e-9 s).
+RESOLUTION_S = 1e-9
+
+
+def resolution_s(until_s: float) -> float:
+    """The instant of a run to ``until_s``: the smallest power of two >= max(1 ns, 16 ulp(until_s)).
+
+    A power of two, so that ``t / resolution`` is exact; 16 units in the last place, so that the
+    rounding of a sum like ``0.3 + k * 0.7`` near ``until_s`` stays inside one instant.  Instants
+    written in decimals (ms, us) sit at the centre of theirs, never near a boundary.
+    """
+    q = max(RESOLUTION_S, 16 * math.ulp(max(until_s, 1.0)))
+    return 2.0 ** math.ceil(math.log2(q))
+
+
+class StepLimit(RuntimeError):
+    """More than ``max_steps`` events: :class:`kalab.simulate.World` turns it into a ScenarioError."""
 
 
 class Handle:
@@ -38,23 +61,38 @@ class Handle:
 
 
 class Engine:
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, int, Handle]] = []   # (time, priority, sequence, handle)
+    def __init__(self, until_s: float = 1e8) -> None:
+        """``until_s``: how far the run may go; it sets the time resolution (:func:`resolution_s`)."""
+        self.scale = 1.0 / resolution_s(until_s)
+        # (self.instant(time), priority, sequence, Handle or (fn, args, late_s, time) for a fixed event)
+        self._heap: list[tuple[int, int, int, Any]] = []
         self._seq = 0
         self.now = 0.0
         self.late_s = 0.0          # lateness of the event being processed
         self.steps = 0
 
-    def at(self, t: float, prio: int, fn: Callable, *args, late_s: float | None = None, owner: Any = None) -> Handle:
-        """Schedule ``fn(*args)`` at absolute time ``t`` [s] (not before now)."""
+    def instant(self, t: float) -> int:
+        """The heap key of time ``t``: whole resolution units (monotone in ``t``)."""
+        return math.floor(t * self.scale + 0.5)
+
+    def at(self, t: float, prio: int, fn: Callable, *args, late_s: float | None = None, owner: Any = None,
+           seq: int | None = None) -> Handle:
+        """Schedule ``fn(*args)`` at absolute time ``t`` [s] (not before now).
+
+        ``seq``: a fixed place among same-instant, same-priority events instead of "after every
+        event scheduled so far" -- a scenario's traffic, scheduled one send at a time, keeps the
+        place it would have had had every send been scheduled at the start (negative, by entry).
+        """
         now = self.now
         if not now - 1e-12 <= t < math.inf:  # also rejects NaN and infinity
             raise ValueError(f"event time must be finite and not in the past: {t!r} (now {now!r})")
         if t < now:
             t = now
         h = Handle(t, prio, fn, args, self.late_s if late_s is None else late_s, owner)
-        self._seq += 1
-        heapq.heappush(self._heap, (t, prio, self._seq, h))
+        if seq is None:
+            self._seq += 1
+            seq = self._seq
+        heapq.heappush(self._heap, (math.floor(t * self.scale + 0.5), prio, seq, h))
         return h
 
     def at_fixed(self, t: float, prio: int, fn: Callable, *args) -> None:
@@ -64,7 +102,8 @@ class Engine:
         if not now - 1e-12 <= t < math.inf:
             raise ValueError(f"event time must be finite and not in the past: {t!r} (now {now!r})")
         self._seq += 1
-        heapq.heappush(self._heap, (t if t >= now else now, prio, self._seq, (fn, args, self.late_s)))
+        t = t if t >= now else now
+        heapq.heappush(self._heap, (math.floor(t * self.scale + 0.5), prio, self._seq, (fn, args, self.late_s, t)))
 
     def postpone(self, owner: Any, delay_s: float) -> int:
         """Shift every pending event of ``owner`` by ``delay_s`` (a sleeping host's clocks stop)."""
@@ -84,20 +123,22 @@ class Engine:
         heap = self._heap
         pop = heapq.heappop
         steps = self.steps
+        until = self.instant(until_s)
         while heap and steps < max_steps:
-            if heap[0][0] > until_s:
+            if heap[0][0] > until:
                 break
-            t, _, _, h = pop(heap)
+            h = pop(heap)[3]
             if h.__class__ is Handle:
                 if h.cancelled:
                     continue
-                self.now, self.late_s = t, h.late_s
+                t, self.late_s = h.t, h.late_s
                 fn, args = h.fn, h.args
             else:
-                fn, args, self.late_s = h
+                fn, args, self.late_s, t = h
+            if t > self.now:       # (an event of the same instant may be a few 1e-15 s "earlier")
                 self.now = t
             steps += 1
             fn(*args)
         self.steps = steps
         if self.steps >= max_steps:
-            raise RuntimeError(f"simulation exceeded {max_steps} events; shorten until_s")
+            raise StepLimit(f"simulation exceeded {max_steps} events; shorten until_s")

@@ -99,7 +99,7 @@ class MiddleboxState:
 class World:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
-        self.engine = Engine()
+        self.engine = Engine(scenario.until_s)
         self.events: list[Event] = []
         self.deaths: dict[str, SideResult] = {}
         self.lost_state: set[str] = set()

@@ -66,3 +66,15 @@ def test_same_instant_ties_follow_the_documented_priority():
                         "faults": [{"kind": "link_down", "at_s": 5, "for_s": 1}], "until_s": 20})
     drops = [e for e in r.events if e.kind == "dropped" and e.t_s == 5]
     assert drops and "data" in drops[0].detail
+
+
+def test_the_same_instant_follows_the_documented_order_whatever_the_rounding():
+    """sshd (7.4) waits a relative ClientAliveInterval from the client's last message, ssh sends its next
+    one a whole ServerAliveInterval later: with both 6 s they meet at the same instant every time, and
+    the message arrives first (arrivals before program timers), so sshd never has to ask itself --
+    however binary rounding orders the two sums (29.4995 + 6 vs 35.499 + 0.0005)."""
+    r = kalab.simulate({"client": {"monotime_phase_s": 0.501, "app": {"kind": "ssh", "options": {
+        "ServerAliveInterval": 6, "TCPKeepAlive": "no"}}},
+        "server": {"app": {"kind": "sshd", "version": "7.4", "options": {"ClientAliveInterval": 6}}},
+        "until_s": 1000})
+    assert not [e for e in r.events if e.side == "server" and e.kind == "alive_sent"]
