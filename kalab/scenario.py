@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from . import native
 from .errors import ScenarioError, show, unknown_key
@@ -104,13 +104,25 @@ class Traffic:
     every_s: float | None = None
     count: int | None = None
 
-    def times(self, until_s: float) -> list[float]:
-        """Every send time [s] of this entry up to ``until_s`` (one, or ``count`` every ``every_s``)."""
+    def time_of(self, k: int) -> float:
+        """The ``k``-th send time [s] (from 0): ``at_s + k * every_s``, computed afresh, never summed up."""
+        return self.at_s if self.every_s is None else self.at_s + k * self.every_s
+
+    def send_count(self, until_s: float) -> int:
+        """How many sends this entry makes up to ``until_s``: arithmetic, nothing is listed."""
         if self.every_s is None:
-            return [self.at_s] if self.at_s <= until_s else []
-        n = self.count if self.count is not None else int((until_s - self.at_s) // self.every_s) + 1
-        out = [self.at_s + k * self.every_s for k in range(n)]
-        return [t for t in out if t <= until_s]
+            return 1 if self.at_s <= until_s else 0
+        n = int((until_s - self.at_s) // self.every_s) + 1
+        if self.count is not None:   # count sends, those up to until_s (floor division may be one short)
+            n = min(self.count, n + 1)
+        while n > 0 and self.time_of(n - 1) > until_s:   # float rounding at the end
+            n -= 1
+        return n
+
+    def times(self, until_s: float) -> Iterator[float]:
+        """Every send time [s] of this entry up to ``until_s`` (one, or ``count`` every ``every_s``), lazily:
+        ``every_s`` 0.001 with ``until_s`` 1e8 is 10^11 sends, which no list could hold."""
+        return map(self.time_of, range(self.send_count(until_s)))
 
 
 @dataclass(frozen=True, kw_only=True)
