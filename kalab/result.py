@@ -51,6 +51,26 @@ class Event(NamedTuple):
                 "detail": self.detail, "latest_s": _r(self.latest_s if self.latest_s is not None else self.t_s)}
 
 
+class Repeat(NamedTuple):
+    """A fast-forwarded steady state: ``cycles`` identical cycles of ``period_s`` from ``from_s`` to ``to_s``.
+
+    The events of those cycles are not listed one by one: the timeline has one event of kind
+    ``repeated`` at ``from_s`` instead (its ``detail`` is ``summary``), and the cycle just before it
+    is listed in full.  Nothing else differs from the plain simulation (:mod:`kalab.fastforward`).
+    """
+
+    from_s: float
+    to_s: float
+    period_s: float
+    cycles: int
+    events_per_cycle: int
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from_s": _r(self.from_s), "to_s": _r(self.to_s), "period_s": _r(self.period_s),
+                "cycles": self.cycles, "events_per_cycle": self.events_per_cycle, "summary": self.summary}
+
+
 @dataclass(frozen=True)
 class SideResult:
     fate: str
@@ -75,14 +95,19 @@ class Result:
     until_s: float
     name: str = ""
     warnings: tuple[str, ...] = ()
+    #: Steady states jumped over (fast-forward); empty for a run simulated event by event.
+    repeats: tuple[Repeat, ...] = ()
 
     def side(self, name: str) -> SideResult:
         return self.client if name == "client" else self.server
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "client": self.client.to_dict(), "server": self.server.to_dict(),
-                "events": [e.to_dict() for e in self.events], "until_s": _r(self.until_s),
-                "warnings": list(self.warnings)}
+        d = {"name": self.name, "client": self.client.to_dict(), "server": self.server.to_dict(),
+             "events": [e.to_dict() for e in self.events], "until_s": _r(self.until_s),
+             "warnings": list(self.warnings)}
+        if self.repeats:   # only when fast-forwarded: every other result is unchanged, byte for byte
+            d["repeats"] = [r.to_dict() for r in self.repeats]
+        return d
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)

@@ -96,11 +96,41 @@ class MiddleboxState:
         return mbx.effective_timeout_s(self.box.idle_timeout_s, self.box.unack_timeout_s, self.unacked)
 
 
+class TrafficRun:
+    """One traffic entry's sends, scheduled one at a time (the next when this one fires): the send
+    times are ``at_s + k * every_s`` (:meth:`~kalab.scenario.Traffic.time_of`), never a list.  Each keeps
+    the tie order it would have had had every send been scheduled at the start (``seq``)."""
+
+    __slots__ = ("w", "index", "tr", "k", "n", "seq")
+
+    def __init__(self, world: "World", index: int, tr, seq: int) -> None:
+        self.w, self.index, self.tr, self.seq = world, index, tr, seq
+        self.k = 0                                   # the index of the next send
+        self.n = tr.send_count(world.scenario.until_s)
+
+    def schedule(self) -> None:
+        if self.k < self.n:
+            self.w.engine.at(self.tr.time_of(self.k), eng.APP, self.fire, late_s=0.0, seq=self.seq)
+
+    def fire(self) -> None:
+        self.k += 1
+        self.schedule()
+        tr = self.tr
+        self.w.app_send(tr.side, tr.bytes, tr.reply_bytes)
+
+
 class World:
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, fast_forward: bool | None = None) -> None:
+        """``fast_forward``: None (default) fast-forwards only a run too long to simulate event by
+        event (:mod:`kalab.fastforward`); True always looks for exactly repeating cycles to jump
+        over; False never does (a run over the step limit is then refused)."""
         self.scenario = scenario
+        self.fast_forward = fast_forward
         self.engine = Engine(scenario.until_s)
         self.events: list[Event] = []
+        self.repeats: list = []                      # kalab.result.Repeat, one per jump
+        self.late_log: list | None = None            # (a, b) of every lateness comparison, while fast-forwarding
+        self.traffic_runs: list[TrafficRun] = []
         self.deaths: dict[str, SideResult] = {}
         self.lost_state: set[str] = set()
         self.hosts = {s: HostRuntime(s, scenario.host(s)) for s in ("client", "server")}
@@ -138,7 +168,10 @@ class World:
         if deadline_late_s is None:
             late += granularity_s(ticks, hz)
         else:
-            late = max(late - ticks / hz, deadline_late_s + granularity_s(ticks, hz))
+            a, b = late - ticks / hz, deadline_late_s + granularity_s(ticks, hz)
+            if self.late_log is not None:
+                self.late_log.append((a, b))
+            late = max(a, b)
         return self.engine.at(t_fire, eng.TIMER, fn, *args, late_s=late, owner=host)
 
     def app_timer(self, host: HostRuntime, t_abs: float, fn, *args, base_late_s: float | None = None):
@@ -347,14 +380,36 @@ class World:
             host.app = APPS[host.settings.app.kind](self, host)
         for f in sc.faults:
             self.engine.at(f.at_s, eng.FAULT, self.apply_fault, f)
-        for tr in sc.traffic:
+        n = len(sc.traffic)
+        for i, tr in enumerate(sc.traffic):
+            # Negative, increasing sequence numbers: same-instant program actions in the order of
+            # the traffic list, before any the run itself schedules.
             if tr.close:
-                self.engine.at(tr.at_s, eng.APP, self.app_close, tr.side, owner=None)
+                self.engine.at(tr.at_s, eng.APP, self.app_close, tr.side, owner=None, seq=i - n)
                 continue
-            for t in tr.times(sc.until_s):
-                self.engine.at(t, eng.APP, self.app_send, tr.side, tr.bytes, tr.reply_bytes)
+            run = TrafficRun(self, i, tr, seq=i - n)
+            self.traffic_runs.append(run)
+            run.schedule()
         self.engine.at(0.0, -1, self._start)
-        self.engine.run(sc.until_s)
+        from . import fastforward as ff
+        mode = self.fast_forward
+        estimate = ff.estimate(sc)
+        if mode is None:
+            mode = estimate.steps > ff.FF_FROM
+        if mode:
+            try:
+                ff.run(self, estimate)
+            except ff.GaveUp:
+                if self.fast_forward is None and estimate.steps <= ff.PLAIN_LIMIT:
+                    return World(sc, fast_forward=False).run()   # small enough: event by event, as always
+                raise
+        else:
+            if estimate.steps > ff.MAX_STEPS:
+                raise ff.refusal(sc, estimate, "fast-forward is off", limit=ff.MAX_STEPS)
+            try:
+                self.engine.run(sc.until_s, max_steps=ff.MAX_STEPS)
+            except eng.StepLimit:
+                raise ff.refusal(sc, estimate, f"it ran past {self.engine.steps:,} steps", limit=ff.MAX_STEPS) from None
         return self._result()
 
     def _start(self) -> None:
@@ -391,13 +446,17 @@ class World:
             else:
                 out[side] = SideResult("alive")
         return Result(client=out["client"], server=out["server"], events=tuple(self.events),
-                      until_s=self.scenario.until_s, name=self.scenario.name, warnings=self.scenario.warnings)
+                      until_s=self.scenario.until_s, name=self.scenario.name, warnings=self.scenario.warnings,
+                      repeats=tuple(self.repeats))
 
 
 def simulate(scenario: Mapping[str, Any] | Scenario) -> Result:
     """Predict when each side of a session dies, by what, and what it sees.
 
     ``scenario`` is the JSON contract as a dict, or a :class:`~kalab.scenario.Scenario`.
-    Deterministic: the same scenario always gives the same result.
+    Deterministic: the same scenario always gives the same result.  A run too long to simulate
+    event by event is fast-forwarded over its exactly repeating steady states
+    (:attr:`Result.repeats`), or refused at once with a :class:`~kalab.errors.ScenarioError`
+    naming the estimate and the way out (:mod:`kalab.fastforward`).
     """
     return World(load(scenario)).run()
