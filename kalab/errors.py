@@ -43,6 +43,12 @@ def show(value: Any) -> str:
         return f"<a {type(value).__name__}>"
 
 
+def _printable(text: str) -> str:
+    """One line, printable anywhere: a newline, a control character or a lone surrogate in a key or
+    value (from a JSON key, say) is shown escaped."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def clip(text: str, limit: int = MAX_MESSAGE) -> str:
     """``text`` cut to ``limit`` characters, saying how long it was."""
     return text if len(text) <= limit else text[:limit - 30] + f"... ({len(text):,} characters)"
@@ -65,7 +71,7 @@ class ScenarioError(ValueError):
         self.value = value
         self.allowed = allowed
         self.hint = hint
-        key, message = clip(str(key), MAX_SHOWN + 40), clip(str(message))
+        key, message = _printable(clip(str(key), MAX_SHOWN + 40)), _printable(clip(str(message)))
         detail = message
         if allowed:
             detail += f"; allowed: {allowed}"
