@@ -412,3 +412,13 @@ def test_simulate_refuses_hostile_files_in_one_line(capsys, tmp_path):
         p.write_bytes(text.encode("utf-8", "surrogatepass"))
         code, out, err = cli(capsys, "simulate", str(p))
         assert code == 2 and out == "" and err.startswith("kalab: error: ") and err.count("\n") == 1, err
+
+
+def test_a_refusal_is_one_line_whatever_the_key_holds():
+    """A key or value with a newline, a control character or a lone surrogate is shown escaped:
+    the refusal stays one printable line (benchmarks/fuzz.py found a JSON key "a\\nb" that split it)."""
+    for text in ('{"client": {}, "server": {}, "a\\nb\\u0007": 1}', '{"client": {"os": "x\\ny"}, "server": {}}',
+                 '{"client": {}, "server": {}, "\\udc80": 1}'):
+        with pytest.raises(ScenarioError) as e:
+            loads(text)
+        assert str(e.value).isprintable(), str(e.value)
