@@ -74,8 +74,9 @@ PLAIN_LIMIT = 1_000_000
 #: The engine's own step limit for a run simulated event by event (a safety net: the estimate is an
 #: upper bound, so only a run with fast-forward turned off can reach it).
 MAX_STEPS = 5_000_000
-#: Steps a fast-forwarded run may simulate (transients, two cycles per steady state, the rest).
-BUDGET = 150_000
+#: What a fast-forwarded run may cost before it gives up (transients, two cycles per steady state, the
+#: rest), in units of about 5-10 us: engine steps + events logged + heap entries walked by snapshots.
+BUDGET = 100_000
 #: The fewest cycles worth a jump (and a summary on the timeline).
 MIN_JUMP = 2
 #: Anchors watched at once, and how many steps one may go without recurring before it is dropped.
@@ -545,7 +546,7 @@ class Detector:
         if n % self.stride or t == self.last_t:   # (one snapshot per instant is enough)
             return False
         self.last_t = t
-        if self.work > steps + 10_000 and self.stride < 1 << 16:
+        if self.work > steps + len(self.w.events) + 10_000 and self.stride < 1 << 16:
             self.stride *= 2
         return self._snapshot(t)
 
@@ -556,8 +557,12 @@ class Detector:
         except _NoSnapshot:
             return False
         s = _Snap(c, len(w.events), len(w.late_log))
-        self.work += len(c.entries) + sum(len(ep.out_msgs) + len(ep.unsent) for ep in
-                                          (w.hosts[x].endpoint for x in ("client", "server")) if ep is not None)
+        heap = w.engine._heap
+        self.work += len(heap) + sum(len(ep.out_msgs) + len(ep.unsent) for ep in
+                                     (w.hosts[x].endpoint for x in ("client", "server")) if ep is not None)
+        if len(heap) > 2 * len(c.entries) + 100:   # mostly cancelled timers: drop them (lazy deletion)
+            heap[:] = [e for e in heap if not (e[3].__class__ is Handle and e[3].cancelled)]
+            heapq.heapify(heap)
         tol = max(RESOLUTION_S, 16 * math.ulp(t))
         same = self.table.setdefault(s.key, [])
         for p in reversed(same):
@@ -800,10 +805,10 @@ def run(w: "World", est: Estimate | None) -> None:
         if top[0] > until:
             break
         h = top[3]
-        if steps + det.work >= BUDGET:
+        if steps + len(w.events) + det.work >= BUDGET:
             engine.steps = steps
-            raise refusal(sc, est or estimate(sc), f"no exactly repeating cycle within the first {BUDGET:,} steps",
-                          cls=GaveUp)
+            raise refusal(sc, est or estimate(sc), f"no cycle repeated exactly in the first {steps:,} steps "
+                          f"({engine.now:g} s)", cls=GaveUp)
         if h.__class__ is Handle:
             if h.cancelled:
                 pop(heap)

@@ -296,6 +296,19 @@ def test_a_refusal_the_scenario_alone_proves_comes_before_any_simulation(monkeyp
         kalab.simulate({"client": {}, "server": {}, "traffic": [{"at_s": i, "every_s": 1} for i in range(1000)]})
 
 
+def test_a_long_run_that_never_settles_is_refused_in_under_a_second():
+    """Requests every 4 ms answered with 1000 bytes, a server that sleeps 5 s: queued data keeps the
+    state growing, no cycle repeats; about 2 million steps would be needed, so it is refused after
+    the fast-forward's budget, not simulated for seconds."""
+    out, took, peak = answered_or_refused({
+        "client": {"hz": 100, "socket": {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 4, "TCP_KEEPINTVL": 6, "TCP_KEEPCNT": 5}},
+        "server": {"hz": 300}, "until_s": 1000,
+        "traffic": [{"at_s": 10.156, "every_s": 0.004, "reply_bytes": 1000}],
+        "faults": [{"kind": "sleep", "at_s": 52.323, "side": "server", "for_s": 5}]})
+    assert isinstance(out, ScenarioError) and "no cycle repeated exactly" in str(out)
+    assert took < 1.0 and peak < 50e6
+
+
 def test_the_step_limit_is_a_refusal_not_a_traceback(monkeypatch):
     monkeypatch.setattr(ff, "MAX_STEPS", 1000)
     sc = load({"client": {"socket": KA111}, "server": {}, "until_s": 300})
