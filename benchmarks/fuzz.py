@@ -335,7 +335,8 @@ def run_input(kind: str, seed: int, files: dict, sd: list) -> tuple[str, str]:
         elif kind == "recommend":
             from argparse import Namespace
 
-            from kalab.recommend import answer, goal_from_args
+            from kalab.cli import goal_from_args
+            from kalab.recommend import answer
             a = recommend_args(r)
             desc = _desc(a)
             goal = goal_from_args(Namespace(**a))

@@ -13,7 +13,7 @@ The model imports numpy only; plotting and widgets live in ``kalab.plot`` and
 from .compare import as_result, compare, load_measurements
 from .errors import ScenarioError
 from .result import BY, Event, Result, SideResult
-from .scenario import Scenario, load, load_file, loads
+from .scenario import Scenario, load, load_file, loads, with_value
 from .simulate import simulate
 from .sweep import SweepResult, sweep
 from .units import format_duration, parse_duration
@@ -21,4 +21,4 @@ from .units import format_duration, parse_duration
 __version__ = "0.1.0"
 
 __all__ = ["simulate", "sweep", "SweepResult", "compare", "as_result", "load_measurements", "Scenario", "Result", "SideResult", "Event", "ScenarioError", "BY", "load", "loads",
-           "load_file", "format_duration", "parse_duration", "__version__"]
+           "load_file", "with_value", "format_duration", "parse_duration", "__version__"]

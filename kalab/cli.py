@@ -81,31 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def report_table(directory) -> str:
-    """Markdown table of every recorded measurement against the current model."""
-    import json
-
-    from .compare import compare
-    rows = ["| scenario | side | predicted | window [s] | measured [s] | diff [ms] | mechanism | wire |",
-            "|---|---|---|---|---|---|---|---|"]
-    for f in sorted(directory.glob("*.json")):
-        m = json.loads(f.read_text())
-        c = compare(simulate(m["scenario"]), m)
-        wire_ok = sum(1 for w in c["wire"] if w["inside"])
-        wire_seen = sum(1 for w in c["wire"] if w["inside"] is not None)
-        for side, s in c["sides"].items():
-            p = s["predicted"]
-            if p["fate"] != "died" and s["measured"]["fate"] == p["fate"]:
-                continue
-            window = "-" if p["at_s"] is None else f"{p['at_s']:.3f} .. {p['latest_s']:.3f}"
-            meas = "-" if s["measured_at_s"] is None else f"{s['measured_at_s']:.3f}"
-            diff = "-" if s["diff_s"] is None else f"{s['diff_s'] * 1000:+.1f}"
-            same = "same" if s["same_by"] and s["same_sees"] else f"DIFFERS ({s['measured']['by']})"
-            rows.append(f"| {f.stem} | {side} | {p['fate']} by {p['by']} | {window} | {meas} | {diff} | "
-                        f"{same} | {wire_ok}/{wire_seen} |")
-    return "\n".join(rows)
-
-
 class _Signalled(BaseException):
     """SIGINT, SIGTERM or SIGHUP during ``kalab lab``, raised in the main thread so that every
     ``finally`` runs and the lab tears down.  A BaseException, as KeyboardInterrupt is, so that no
@@ -147,7 +122,7 @@ def _lab_main(args) -> int:
 def _lab(args, stop=None) -> int:
     import json
 
-    from .compare import compare, summary_lines
+    from .compare import compare, report_table, summary_lines
     from .lab import LabError, run
     from .lab.matrix import LONG, scenarios
     if args.lab_command == "report":
@@ -289,6 +264,66 @@ def _explain(args) -> int:
     return 0
 
 
+def _goal_duration(text: str | None, flag: str, hi: float) -> float | None:
+    """A duration option of ``kalab recommend``, more than 0 s and at most ``hi``; None if not given."""
+    from .errors import show
+    from .units import format_duration, parse_duration
+    if text is None:
+        return None
+    allowed = f"more than 0 s .. {format_duration(hi)}, e.g. 30s, 2m, 1h30m"
+    try:
+        v = parse_duration(text)
+    except ValueError as e:
+        raise ScenarioError(flag, str(e), value=text, allowed=allowed) from None
+    if not 0 < v <= hi:
+        raise ScenarioError(flag, f"{show(text)} is out of range", value=text, allowed=allowed)
+    return v
+
+
+def goal_from_args(args):
+    """The :class:`~kalab.recommend.Goal` of ``kalab recommend``'s options; a bad one is refused naming
+    the option typed."""
+    import math
+
+    from .errors import show
+    from .recommend import MAX_GOAL_S, MAX_NAT_S, Goal, parse_sshd_version
+    d = _goal_duration(args.detect_within, "--detect-within", MAX_GOAL_S)
+    if d is None:
+        raise ScenarioError("--detect-within", "is required", allowed="more than 0 s .. 1 d, e.g. 30s, 2m")
+    probes = args.max_probes_per_hour
+    if probes is not None and (isinstance(probes, bool) or not isinstance(probes, (int, float))
+                               or not 0 < probes < math.inf):
+        raise ScenarioError("--max-probes-per-hour", f"{show(probes)} is out of range", value=probes,
+                            allowed="a positive finite number")
+    rtt = args.rtt_ms
+    if isinstance(rtt, bool) or not isinstance(rtt, (int, float)) or not 0 < rtt <= 10_000:
+        raise ScenarioError("--rtt-ms", f"{show(rtt)} is out of range", value=rtt, allowed="0 < rtt <= 10000 ms")
+    if args.side not in ("client", "server", "both"):
+        raise ScenarioError("--side", f"{show(args.side)} is not valid", value=args.side, allowed="client, server, both")
+    parse_sshd_version(args.sshd_version, "--sshd-version")
+    return Goal(detect_within_s=d,
+                survive_outage_s=_goal_duration(args.survive_outage, "--survive-outage", MAX_GOAL_S) or 0.0,
+                nat_idle_s=_goal_duration(args.nat_idle, "--nat-idle", MAX_NAT_S), side=args.side,
+                max_probes_per_hour=args.max_probes_per_hour, rtt_ms=args.rtt_ms, sshd_version=args.sshd_version)
+
+
+def _recommend(args) -> int:
+    """``kalab recommend``: the recommendations (or the trade-offs) for the goal; exit 1 if a side is unmet."""
+    import json
+    from dataclasses import asdict
+
+    from .recommend import answer, report, unmet
+    goal = goal_from_args(args)
+    recs, trades = answer(goal)
+    missing = unmet(goal, recs)
+    if args.json:
+        print(json.dumps({"goal": asdict(goal), "recommendations": [asdict(r) for r in recs],
+                          "unmet_sides": missing, "trade_offs": trades}, indent=2))
+    else:
+        print(report(goal, recs, trades))
+    return 1 if missing else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     # A file name or value from argv that is not valid UTF-8 (surrogate-escaped) must not crash the
     # output: show it escaped (stderr does this already).
@@ -304,8 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             from .links import main as links_main
             return links_main(args)
         if args.command == "recommend":
-            from .recommend import main as recommend_main
-            return recommend_main(args)
+            return _recommend(args)
         if args.command == "simulate":
             sc = load_file(args.file)
             result = simulate(sc)

@@ -13,7 +13,7 @@ the lab's NAT or an ephemeral port changes them without changing the meaning.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Mapping
 
 #: Model timeline kinds -> the kind the capture can show for the same segment.
 MODEL_TO_WIRE = {"keepalive_probe": "keepalive_probe", "keepalive_ack": "keepalive_ack",
@@ -133,6 +133,32 @@ def load_measurements(directory) -> dict[str, dict]:
     import json
     from pathlib import Path
     return {f.stem: json.loads(f.read_text()) for f in sorted(Path(directory).glob("*.json"))}
+
+
+def report_table(measurements) -> str:
+    """Markdown table of every recorded measurement against the current model: one row per side that
+    died or whose fate differs.  ``measurements``: a directory of them (``data/measured``) or what
+    :func:`load_measurements` returns (``python -m kalab lab report`` and notebook 08 print it)."""
+    from .simulate import simulate
+    if not isinstance(measurements, Mapping):
+        measurements = load_measurements(measurements)
+    rows = ["| scenario | side | predicted | window [s] | measured [s] | diff [ms] | mechanism | wire |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, m in measurements.items():
+        c = compare(simulate(m["scenario"]), m)
+        wire_ok = sum(1 for w in c["wire"] if w["inside"])
+        wire_seen = sum(1 for w in c["wire"] if w["inside"] is not None)
+        for side, s in c["sides"].items():
+            p = s["predicted"]
+            if p["fate"] != "died" and s["measured"]["fate"] == p["fate"]:
+                continue
+            window = "-" if p["at_s"] is None else f"{p['at_s']:.3f} .. {p['latest_s']:.3f}"
+            meas = "-" if s["measured_at_s"] is None else f"{s['measured_at_s']:.3f}"
+            diff = "-" if s["diff_s"] is None else f"{s['diff_s'] * 1000:+.1f}"
+            same = "same" if s["same_by"] and s["same_sees"] else f"DIFFERS ({s['measured']['by']})"
+            rows.append(f"| {name} | {side} | {p['fate']} by {p['by']} | {window} | {meas} | {diff} | "
+                        f"{same} | {wire_ok}/{wire_seen} |")
+    return "\n".join(rows)
 
 
 def as_result(measured: dict):

@@ -5,9 +5,16 @@ Shared by the CLI and the notebooks' widgets so the wording lives in one place.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from .result import BY, Result, SideResult
-from .scenario import Scenario
+from .scenario import Scenario, load
 from .units import format_duration
+
+#: The timeline event each fault logs when it happens (``World._f_<kind>`` in simulate.py):
+#: ``(layer, kind)`` of the event -> the fault's kind.
+FAULT_EVENTS = {("path", "link_down"): "link_down", ("host", "crash"): "host_crash",
+                ("host", "reboot"): "host_reboot", ("app", "killed"): "process_kill", ("host", "sleep"): "sleep"}
 
 
 def describe_host(sc: Scenario, side: str) -> str:
@@ -34,24 +41,44 @@ def side_line(sc: Scenario, side: str, r: SideResult) -> str:
     return f"{who}: dies at {format_duration(r.at_s)}{window} by {r.by} -- {BY.get(r.by, '')}{sees}{code}"
 
 
-def verdict(sc: Scenario, r: Result) -> str:
-    """One line in plain words: who dies first, when, why; what the other side believes."""
+def first_fault(result: Result, scenario: Scenario | Mapping | None = None) -> tuple[float, str] | None:
+    """(time [s], kind) of the earliest fault, or None: from ``scenario``'s faults when it is given, else
+    from the events the faults logged in ``result``.  (The two agree, except that a fault with nothing
+    to act on -- ``process_kill`` of a program already gone -- logs no event.)"""
+    if scenario is None:
+        return next(((e.t_s, FAULT_EVENTS[e.layer, e.kind]) for e in result.events
+                     if (e.layer, e.kind) in FAULT_EVENTS), None)
+    faults = (scenario if isinstance(scenario, Scenario) else load(scenario)).faults
+    if not faults:
+        return None
+    f = min(faults, key=lambda f: f.at_s)
+    return f.at_s, f.kind
+
+
+def verdict(result: Result, scenario: Scenario | Mapping | None = None) -> str:
+    """One line in plain words: who dies first, when, why; what the other side believes.
+
+    The result alone is enough: a death after a fault is also told as the time since the earliest
+    fault, found on the result's timeline (:func:`first_fault`); ``scenario`` (a ``Scenario`` or the
+    dict simulated) takes it from the scenario's list of faults instead.
+    """
+    r = result
     parts = []
-    fault = min(sc.faults, key=lambda f: f.at_s) if sc.faults else None
+    fault = first_fault(r, scenario)
     for side in sorted(("client", "server"), key=lambda s: (r.side(s).at_s is None, r.side(s).at_s or 0)):
         res = r.side(side)
         if res.fate == "died":
             when = format_duration(res.at_s)
-            if fault is not None and res.at_s >= fault.at_s and res.by not in ("host.crash", "host.reboot"):
-                when += f" ({format_duration(res.at_s - fault.at_s)} after the {fault.kind.replace('_', ' ')})"
+            if fault is not None and res.at_s >= fault[0] and res.by not in ("host.crash", "host.reboot"):
+                when += f" ({format_duration(res.at_s - fault[0])} after the {fault[1].replace('_', ' ')})"
             what = f": {res.sees}" if res.sees else ""
             parts.append(f"the {side} dies at {when} by {res.by}{what}")
         elif res.fate == "none":
             parts.append(f"the {side} never sees the connection")
         elif res.fate == "half_open":
-            parts.append(f"the {side} holds a half-open session until the end ({format_duration(sc.until_s)})")
+            parts.append(f"the {side} holds a half-open session until the end ({format_duration(r.until_s)})")
         else:
-            parts.append(f"the {side} is still alive at {format_duration(sc.until_s)}")
+            parts.append(f"the {side} is still alive at {format_duration(r.until_s)}")
     return "; ".join(parts)
 
 
@@ -70,7 +97,7 @@ def report(sc: Scenario, r: Result, limit: int | None = 200) -> str:
     out = []
     if sc.name:
         out.append(f"Scenario: {sc.name}")
-    out.append("Verdict: " + verdict(sc, r))
+    out.append("Verdict: " + verdict(r, sc))
     out += [side_line(sc, s, r.side(s)) for s in ("client", "server")]
     out += [f"warning: {w}" for w in r.warnings]
     out.append("")

@@ -176,7 +176,7 @@ class Explorer:
         return sc
 
     def _verdict(self) -> str:
-        return verdict(load(self.scenario), self.result)
+        return verdict(self.result)
 
     def _title(self) -> str:
         return self.title or self.base.get("name") or "timeline"

@@ -33,6 +33,35 @@ def test_every_example_runs_through_the_cli(path):
     assert set(json.loads(js.stdout)) >= {"client", "server", "events"}
 
 
+FAULTS = {"link_down": {}, "host_crash": {"side": "server"}, "host_reboot": {"side": "server", "down_s": 20},
+          "process_kill": {"side": "server"}, "sleep": {"side": "client", "for_s": 600}}
+
+
+@pytest.mark.parametrize("kind", FAULTS)
+def test_the_verdict_needs_only_the_result(kind):
+    """``verdict(result)`` (the notebooks) says what the CLI's ``verdict(result, scenario)`` says: the
+    earliest fault of every kind is found on the result's timeline."""
+    import kalab
+    from kalab.explain import first_fault, verdict
+    from kalab.scenario import FAULT_KINDS
+    assert set(FAULTS) == set(FAULT_KINDS)
+    sc = {"client": {"app": {"kind": "ssh", "options": {"ServerAliveInterval": 15}}},
+          "server": {"app": {"kind": "sshd", "options": {"ClientAliveInterval": 15}}},
+          "faults": [{"kind": kind, "at_s": 10, **FAULTS[kind]}], "until_s": 3600}
+    r = kalab.simulate(sc)
+    assert first_fault(r) == first_fault(r, sc) == (10, kind)
+    assert f"after the {kind.replace('_', ' ')}" in verdict(r) and verdict(r) == verdict(r, sc)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_examples_verdict_from_its_result_alone_is_the_clis(path):
+    import kalab
+    from kalab.explain import verdict
+    sc = kalab.load_file(path)
+    r = kalab.simulate(sc)
+    assert verdict(r) == verdict(r, sc)
+
+
 def test_article_headline_numbers_through_the_cli():
     d = json.loads(cli("simulate", str(ROOT / "examples/linux-defaults-2h11m15s.json"), "--json").stdout)
     assert d["client"]["at_s"] == 7875.0

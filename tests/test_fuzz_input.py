@@ -15,10 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kalab import ScenarioError
-from kalab.cli import main
+from kalab.cli import goal_from_args, main
 from kalab.configs.openssh import parse_ssh_config, parse_sshd_config
 from kalab.configs.sysctl import parse_sysctl
-from kalab.recommend import goal_from_args
 from kalab.scenario import load, loads, with_value
 from kalab.sweep import sweep
 

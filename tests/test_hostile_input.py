@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 
 from kalab import ScenarioError
-from kalab.cli import main
+from kalab.cli import goal_from_args, main
 from kalab.configs import ConfigError, read_ssh_config, read_sshd_config, read_sysctl
 from kalab.configs.openssh import MAX_INCLUDE_FILES, parse_ssh_config
 from kalab.configs.sysctl import parse_sysctl
 from kalab.inputs import MAX_CONFIG_BYTES, MAX_DEPTH, MAX_SCENARIO_BYTES
-from kalab.recommend import goal_from_args
 from kalab.scenario import load, load_file, loads, with_value
 from kalab.sweep import sweep
 
@@ -379,7 +378,7 @@ def test_recommend_refuses_a_goal_naming_the_option_typed(kw, option):
 def test_recommend_answers_the_documented_limits(capsys):
     """``--detect-within 1d`` (the documented upper limit) is answered: settings within setsockopt's
     limits (TCP_KEEPIDLE <= 32767 s; it failed on an internal key); ``--nat-idle 36500d`` too."""
-    from kalab.recommend import _keepalive_candidates
+    from kalab.recommend.candidates import _keepalive_candidates
     goal = goal_from_args(_args(detect_within="1d", nat_idle="36500d"))
     for s in _keepalive_candidates(goal, "tcp-keepalive"):
         assert s["idle"] <= 32767 and s["intvl"] <= 32767

@@ -52,6 +52,24 @@ def test_committed_clean_with_kalab_imports_only_and_no_defs(path):
     assert "On your own" in text
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_notebook_imports_what_it_uses_and_nothing_else(path):
+    """Every name a notebook imports is used, and ``kalab.X`` is only one of kalab's public names: a
+    module reached as an attribute (``kalab.plot``) works only if something else imported it."""
+    nb = json.loads(path.read_text())
+    tree = ast.parse("\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"))
+    imported, used, reached = set(), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            used.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "kalab":
+            reached.add(node.attr)
+    assert imported <= used, f"imported but not used: {sorted(imported - used)}"
+    assert reached <= set(kalab.__all__), f"import these instead: {sorted(reached - set(kalab.__all__))}"
+
+
 def headlines(nb) -> str:
     out = []
     for cell in nb.cells:

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from kalab import simulate
 from kalab.cli import main
-from kalab.recommend import (Goal, _first_interval, answer, host_retries2, probe_event, recommend,
-                             retransmission_give_up_s, scenario_for)
+from kalab.recommend import (Goal, answer, host_retries2, probe_event, recommend, retransmission_give_up_s,
+                             scenario_for)
+from kalab.recommend.verification import _first_interval
 
 D = os.path.join(os.path.dirname(__file__), "..", "examples", "configs")
 

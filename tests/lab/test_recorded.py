@@ -48,6 +48,6 @@ def test_recording_agrees_with_the_model(path):
 
 def test_docs_lab_table_is_the_current_report():
     """docs/lab.md shows exactly what `python -m kalab lab report` prints now."""
-    from kalab.cli import report_table
+    from kalab.compare import report_table
     doc = (Path(__file__).resolve().parents[2] / "docs" / "lab.md").read_text()
     assert report_table(DATA) in doc
