@@ -248,6 +248,7 @@ class Topology:
         self.created: list[str] = []
         self.procs: list[subprocess.Popen] = []
         self.stray: list[str] = []         # processes the teardown found and ended ("PID command")
+        self.sysctls: dict[str, dict[str, str]] = {}   # per role, set again when the host reboots
         self._reaping = False
 
     # ------------------------------------------------------------ set-up / tear-down
@@ -308,7 +309,7 @@ class Topology:
         sh("ip", "netns", "del", ns)
         self.created.remove(ns)
         self._add_ns(ns)
-        for k, v in getattr(self, "sysctls", {}).get(role, {}).items():
+        for k, v in self.sysctls.get(role, {}).items():
             self.sysctl(role, k, v)
         self.build_host(role)
 
@@ -319,7 +320,7 @@ class Topology:
         if ino is not None:
             self.stray += end_all_in({ino}, spare={p.pid for p in self.procs})[0]
         for p in [p for p in self.procs if getattr(p, "kalab_ns", None) == self.ns[role]]:
-            self._end(p)
+            self.end(p)
 
     def close(self) -> list[str]:
         """Tear everything down: processes, then namespaces (with their links and nftables rules).
@@ -339,7 +340,7 @@ class Topology:
                 if left:
                     problems.append(f"processes {left} did not end")
             for p in list(self.procs):
-                self._end(p)
+                self.end(p)
                 if p.returncode is None:
                     problems.append(f"process {p.pid} did not end")
             for ns in reversed(self.created):
@@ -365,7 +366,7 @@ class Topology:
         self.procs.append(p)
         return p
 
-    def _end(self, p: subprocess.Popen) -> None:
+    def end(self, p: subprocess.Popen) -> None:
         """End a process by its own PID (kill(2)): TERM, then KILL, each wait bounded; reap it."""
         try:
             if p.poll() is None:
@@ -387,6 +388,7 @@ class Topology:
             self.procs.remove(p)
 
     def kill(self, p: subprocess.Popen) -> None:
+        """SIGKILL to one program, as a ``process_kill`` fault: its kernel closes its sockets."""
         if p.poll() is None:
             p.kill()
 
@@ -394,7 +396,6 @@ class Topology:
     def sysctl(self, role: str, key: str, value) -> None:
         value = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
         sh("ip", "netns", "exec", self.ns[role], "sysctl", "-qw", f"{key}={value}")
-        self.sysctls = getattr(self, "sysctls", {})
         self.sysctls.setdefault(role, {})[key] = value
 
     def nft(self, script: str) -> None:

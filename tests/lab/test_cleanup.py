@@ -307,7 +307,7 @@ def test_a_failed_run_leaves_nothing_behind(subreaper, monkeypatch):
 
     def broken(*a, **k):
         raise RuntimeError("measurement failed on purpose")
-    monkeypatch.setattr(runner, "_measure", broken)
+    monkeypatch.setattr(runner, "measure", broken)
     before = snapshot()
     watcher = Watcher(os.getpid())
     watcher.start()

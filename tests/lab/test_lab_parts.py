@@ -1,12 +1,14 @@
-"""Lab pieces that need no root: what it refuses, how it reads a capture."""
+"""Lab pieces that need no root: what it refuses, how it reads a capture, when it plays the faults,
+and what it makes of a run's readings."""
 
 import struct
 
 import pytest
 
-from kalab.lab import LabError, check_supported, observation_s
+from kalab import simulate
 from kalab.compare import compare
-from kalab.lab import runner
+from kalab.lab import LabError, check_supported, observation_s
+from kalab.lab.measure import ssh_setup_anchor
 from kalab.lab.pcap import Packet, classify, read_pcap
 
 
@@ -84,12 +86,12 @@ def test_ssh_setup_answers_are_new_server_data_before_the_clients_next_message()
           ("rs", _pkt(10.230, S, C, 5072, 1036, ACK | PSH, 52)),    # its TLP: not the program's
           ("rc", _pkt(10.250, C, S, 1036, 5124, ACK | PSH, 52)),    # the first alive message
           ("rs", _pkt(10.251, S, C, 5124, 1088, ACK | PSH, 28))]    # its reply: the model's own
-    tc, answers = runner.ssh_setup_anchor(pk, ready_real=10.21)
+    tc, answers = ssh_setup_anchor(pk, ready_real=10.21)
     assert tc == 10.000
     assert [(a.ts, a.length) for a in answers] == [(10.001, 72), (10.200, 52)]
     # Answers later than 50 ms after the ready line belong to the session, not the set-up.
-    assert [a.ts for a in runner.ssh_setup_anchor(pk, ready_real=10.1)[1]] == [10.001]
-    assert runner.ssh_setup_anchor([p for p in pk if p[0] == "rs"], ready_real=10.21) is None
+    assert [a.ts for a in ssh_setup_anchor(pk, ready_real=10.1)[1]] == [10.001]
+    assert ssh_setup_anchor([p for p in pk if p[0] == "rs"], ready_real=10.21) is None
 
 
 def test_segments_after_the_models_horizon_are_not_judged():
@@ -116,3 +118,52 @@ def test_the_namespace_sweep_never_touches_the_runners_own_namespace():
     assert netns._foreign({own, 12345, None}) == {12345}
     assert netns.pids_in({own}) == []
     assert os.getpid() not in netns.pids_in({netns._netns_of(os.getpid())})
+
+
+def test_faults_are_scheduled_in_time_order_with_their_ends():
+    """The router plays each fault and its end (unblock, reboot_up) at its time after t = 0; a cut
+    at t = 0 of a scenario that starts with connect() is made before the client connects."""
+    from kalab.lab.router import before_connect, schedule
+    from kalab.scenario import load
+    sc = load({"client": {}, "server": {}, "until_s": 9,
+               "faults": [{"kind": "host_reboot", "side": "server", "at_s": 1, "down_s": 1},
+                          {"kind": "link_down", "at_s": 2, "for_s": 3},
+                          {"kind": "process_kill", "side": "client", "at_s": 4}]})
+    assert [(at, what, i) for at, what, (i, _) in schedule(sc)] == \
+        [(1, "host_reboot", 0), (2, "reboot_up", 0), (2, "link_down", 1), (4, "process_kill", 2), (5, "unblock", 1)]
+    assert before_connect(sc) == []
+    sc = load({"start": "connect", "client": {}, "server": {}, "until_s": 9,
+               "faults": [{"kind": "link_down", "at_s": 0, "for_s": 2}]})
+    assert [i for i, _ in before_connect(sc)] == [0]
+    assert [(at, what) for at, what, _ in schedule(sc)] == [(2, "unblock")]
+
+
+def test_a_keepalive_death_is_measured_from_the_readings_alone():
+    """The measurement needs no kernel: readings in (program lines in CLOCK_MONOTONIC, the capture in
+    CLOCK_REALTIME, the faults as applied), the result contract out."""
+    from kalab.lab.measure import Observation, measure
+    from kalab.scenario import load
+    C, S = "192.0.2.2", "198.51.100.2"
+    ACK, PSH = 0x10, 0x08
+    src = {"name": "keepalive 3/1/3, cable cut", "client": {"socket": {
+        "SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 3, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3}}, "server": {},
+        "faults": [{"kind": "link_down", "at_s": 1, "for_s": None}], "until_s": 9}
+    mono0, real0 = 100.0, 1000.0           # t = 0 on each clock
+    packets = [("rc", _pkt(real0 - 0.1, C, S, 100, 500, ACK | PSH, 10)),   # before t = 0: not an event
+               ("rs", _pkt(real0 - 0.09, S, C, 500, 110, ACK))]
+    packets += [("rc", _pkt(real0 + t, C, S, 109, 500, ACK)) for t in (3, 4, 5)]   # probes: seq = ack - 1
+    obs = Observation(scenario=load(src), source=src, packets=packets, phase=0.25, srtt_ms={"client": 0.1},
+                      lines=[(mono0 + 6.0, "client", '{"ev": "error", "errno": "ETIMEDOUT", "t": 106.0}')],
+                      faults=[(mono0 + 1.0, "link_down", {"side": None, "index": 0})],
+                      t0=mono0, real_at_t0=real0, end=mono0 + 9.0)
+    m = measure(obs)
+    assert m["client"] == {"fate": "died", "at_s": 6.0, "latest_s": 6.0, "by": "tcp.keepalive", "sees": "ETIMEDOUT",
+                           "exit_code": None}
+    assert m["server"]["fate"] == "half_open" and m["until_s"] == 9.0
+    assert [(e["t_s"], e["side"], e["kind"]) for e in m["events"]] == \
+        [(1.0, "path", "link_down"), (3.0, "client", "keepalive_probe"), (4.0, "client", "keepalive_probe"),
+         (5.0, "client", "keepalive_probe"), (6.0, "client", "died")]
+    assert m["scenario"]["faults"][0]["at_s"] == 1.0
+    assert (m["scenario"]["client"]["monotime_phase_s"], m["scenario"]["client"]["srtt_ms"]) == (0.25, 0.1)
+    assert "srtt_ms" not in m["scenario"]["server"]
+    assert compare(simulate(m["scenario"]), m)["ok"]
