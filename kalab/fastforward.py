@@ -399,10 +399,10 @@ def canonical(w: "World", t: float) -> _Canon:
             raise _NoSnapshot("asleep")
         key.append((h.up, h.listening, h.had_session))
         x = h.mono(t) * h.hz
-        c.time((x - math.floor(x + 1e-6)) / h.hz)           # where in its jiffy the host is
+        c.time((x - h.jiffies(t)) / h.hz)                   # where in its jiffy the host is
         if _monotime_matters(w, side):
             m = t + h.settings.monotime_phase_s
-            c.time(m - math.floor(m + 1e-9))                # where in OpenSSH's whole second
+            c.time(m - ssh_alive.monotime_s(t, h.settings.monotime_phase_s))   # and in OpenSSH's second
     # Pending events, in the order the engine will run them.
     entries = sorted(e for e in w.engine._heap if not (e[3].__class__ is Handle and e[3].cancelled))
     for e in entries:

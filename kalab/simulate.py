@@ -63,9 +63,13 @@ class HostRuntime:
         return t - self.slept_s
 
     def jiffies(self, t: float) -> int:
-        """The kernel tick counter at ``t``: TCP timers and idleness are kept in jiffies (HZ)."""
+        """The kernel tick counter at ``t``: TCP timers and idleness are kept in jiffies (HZ).
+
+        A time within 1e-6 tick below a tick boundary is on it -- or within 16 ulp, what floats can
+        tell apart at that size: at 1e8 s, ``j / 1000 * 1000`` may come out 1.5e-5 below ``j``."""
         mono = self.sleep_started - self.slept_s if self.sleep_started is not None else t - self.slept_s
-        return math.floor(mono * self.hz + 1e-6)
+        x = mono * self.hz
+        return math.floor(x + max(1e-6, 16 * math.ulp(x)))
 
     def jiffy_time_s(self, j: int) -> float:
         """Scenario time [s] at which this (awake) host's tick counter reaches ``j``."""

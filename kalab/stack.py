@@ -195,7 +195,9 @@ class Endpoint:
     def _arm_after_send(self) -> None:
         """Arm the TLP (Linux) or the RTO after new data leaves (``tcp_schedule_loss_probe``)."""
         if self.s.retransmit_rule == "linux" and not self.tlp_done and self.retransmits == 0:
-            rto_left = max(self.head_sent_s + self.rto_s - self.w.engine.now, 1 / self.hz)
+            # rto - (now - head): the two times are close, so their difference is exact; head + rto - now
+            # lost the last digits at large times (0.2010000038 s at 3e7 s: one jiffy more at HZ=1000).
+            rto_left = max(self.rto_s - (self.w.engine.now - self.head_sent_s), 1 / self.hz)
             pto = rt.tlp_timeout_s(self.srtt_s, rto_left, self.packets_out(), self.hz)
             self._arm_rtx(pto, "tlp")
         elif self.rtx_timer is None:

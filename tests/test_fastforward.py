@@ -211,6 +211,23 @@ def test_a_jump_stops_before_the_next_fault_and_the_fault_acts_as_at_small_times
     assert far[0].repeats and far[0].repeats[-1].to_s < 5e7 + 0.3
 
 
+@pytest.mark.parametrize("hz, phase", [(1000, 0.683), (300, 0.1), (250, 0.683), (100, 0.5)])
+def test_after_a_jump_to_1e8_s_the_world_acts_as_at_small_times(hz, phase):
+    """Jiffies, OpenSSH's whole second and timer arithmetic near 1e8 s (a float's unit in the last place is
+    15 ns there): a cut and a crash after ~10^8 s of ssh/sshd alive exchanges and traffic give the
+    timeline they give after ~500 s, event for event, to the microsecond."""
+    def after(cut):
+        r = kalab.simulate({
+            "client": {"hz": hz, "monotime_phase_s": phase, "app": {"kind": "ssh", "options": {"ServerAliveInterval": 3}}},
+            "server": {"hz": hz, "monotime_phase_s": 0.37, "app": {"kind": "sshd", "options": {"ClientAliveInterval": 2}}},
+            "until_s": cut + 200, "traffic": [{"at_s": 0.3, "every_s": 0.7, "from": "server", "reply_bytes": 5}],
+            "faults": [{"kind": "link_down", "at_s": cut, "for_s": 3.3},
+                       {"kind": "host_crash", "side": "server", "at_s": cut + 20.1}]})
+        return [(round(e.t_s - cut, 6), e.side, e.kind, e.detail) for e in r.events if e.t_s >= cut]
+    near, far = after(99.7 + 420), after(99.7 + 42 * (99_999_000 // 42))    # same phase of every clock
+    assert near == far
+
+
 # ---------------------------------------------------------------------------- the issue's examples
 
 def answered_or_refused(sc):

@@ -33,9 +33,11 @@ EXIT_CODE = 255
 def monotime_s(t_s: float, phase_s: float) -> int:
     """OpenSSH's ``monotime()``: whole seconds of the host's boot clock at scenario time ``t_s``.
 
-    ``phase_s`` in [0, 1) is the fractional second of ``CLOCK_BOOTTIME`` at t = 0.
+    ``phase_s`` in [0, 1) is the fractional second of ``CLOCK_BOOTTIME`` at t = 0.  A time within
+    1 ns below a whole second -- or 16 ulp, what floats can tell apart at that size -- is on it.
     """
-    return math.floor(t_s + phase_s + 1e-9)
+    x = t_s + phase_s
+    return math.floor(x + max(1e-9, 16 * math.ulp(x)))
 
 
 def next_check_s(t_s: float, interval_s: int, phase_s: float) -> float:
