@@ -37,6 +37,7 @@ TRACES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("FIN / TIME_WAIT", ("fin_sent", "fin_received", "time_wait", "time_wait_end", "fin_wait_2"),
      "triangle-right", "#2ca02c"),
     ("path", ("dropped", "mapping_expired", "link_down", "link_up"), "line-ns-open", "#8c564b"),
+    ("repeated cycles", ("repeated",), "hourglass", "#17becf"),
     ("other", (), "circle-dot", "#bcbd22"),
     ("death", ("died",), "star", "#000000"),
 ]
@@ -175,8 +176,15 @@ def timeline_spec(result: Result, title: str | None = None) -> dict[str, Any]:
                              "thickness": 3, "width": 6, "color": "#000000"}
     spans = fault_spans(result, result.until_s)
     x0, x1 = interesting_range(result)
+    # A steady state the simulator jumped over (kalab.fastforward): one band, its summary as the label.
+    repeats = getattr(result, "repeats", ()) or ()
     notes = [dict(x=s, y=1.02, xref="x", yref="paper", text=lab, showarrow=False,
                   xanchor="left", font=dict(size=10, color="#a94442")) for s, _, lab in spans if s <= x1]
+    for rep in repeats:
+        if rep.from_s <= x1:
+            notes.append(dict(x=rep.from_s, y=0.0, xref="x", yref="paper", yanchor="bottom", xanchor="left",
+                              showarrow=False, text=f"{rep.cycles:,} identical cycles of {rep.period_s:g} s",
+                              font=dict(size=10, color="#0f6b78")))
     for side in ("client", "server"):
         r = result.side(side)
         if r.fate == "died" and r.at_s > x1:
@@ -191,7 +199,9 @@ def timeline_spec(result: Result, title: str | None = None) -> dict[str, Any]:
                       range=[-0.5, len(LANES) - 0.5]),
         "template": "plotly_white",
         "shapes": [dict(type="rect", xref="x", yref="paper", x0=s, x1=e, y0=0, y1=1, fillcolor="#f4cccc",
-                        opacity=0.45, line=dict(width=0), layer="below") for s, e, _ in spans],
+                        opacity=0.45, line=dict(width=0), layer="below") for s, e, _ in spans]
+        + [dict(type="rect", xref="x", yref="paper", x0=r.from_s, x1=r.to_s, y0=0, y1=1, fillcolor="#d6f1f5",
+                opacity=0.6, line=dict(width=0), layer="below") for r in repeats],
         "annotations": notes,
     }
     if title is not None:

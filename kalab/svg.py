@@ -102,6 +102,9 @@ def _marker(symbol: str, x: float, y: float, size: float, colour: str) -> str:
                 f'L{x + r:.1f},{y - r:.1f}" stroke="{colour}" stroke-width="2"/>')
     if base == "square":
         return f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{size:.1f}" height="{size:.1f}" fill="{fill}" stroke="{stroke}"/>'
+    if base == "hourglass":
+        return (f'<path d="M{x - r:.1f},{y - r:.1f}H{x + r:.1f}L{x - r:.1f},{y + r:.1f}H{x + r:.1f}Z" '
+                f'fill="{fill}" stroke="{stroke}"/>')
     if base in ("diamond", "triangle-down", "triangle-right", "star"):
         if base == "diamond":
             pts = [(x, y - r), (x + r, y), (x, y + r), (x - r, y)]

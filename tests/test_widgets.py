@@ -146,3 +146,18 @@ def test_static_figures_show_as_live_figures_with_an_svg():
     svg = bundle["image/svg+xml"]
     assert svg.count("<polygon") >= 1 and "client app" in svg
     assert bundle[FIGURE_MIME]["figures"][0]["data"][-1]["x"] == [60.0, 7875.0]
+
+
+def test_a_fast_forwarded_steady_state_is_one_labelled_band_on_the_timeline():
+    """A run the simulator jumped over (kalab.fastforward) is drawn as one band with its cycle count, and the
+    'repeated' event has its own trace, not thousands of markers."""
+    r = kalab.simulate({"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 1, "TCP_KEEPINTVL": 1,
+                                              "TCP_KEEPCNT": 9}}, "server": {}, "until_s": 1e8})
+    assert r.repeats
+    spec = plot.timeline_spec(r)
+    bands = [s for s in spec["layout"]["shapes"] if s["x0"] == r.repeats[0].from_s]
+    assert bands and bands[0]["x1"] == r.repeats[0].to_s
+    assert any(f"{r.repeats[0].cycles:,} identical cycles" in a["text"] for a in spec["layout"]["annotations"])
+    names = [t["name"] for t in spec["data"]]
+    assert spec["data"][names.index("repeated cycles")]["x"] == [r.repeats[0].from_s]
+    assert "identical cycles" in __import__("kalab.svg").svg.render(spec)
