@@ -28,6 +28,12 @@ class Lines:
         self.stop = stop
 
     def add(self, stream, who: str) -> None:
+        # A stream closed before its end was read (a rebooted host's programs are ended) stays
+        # registered under its number, which the next pipe may reuse: the lowest free descriptor
+        # (open(2)).  Its epoll entry went with the close (epoll(7)); drop what the selector keeps.
+        for key in [k for k in self.sel.get_map().values() if k.fileobj.closed]:
+            self.sel.unregister(key.fileobj)
+            del self.buf[key.fileobj]
         os.set_blocking(stream.fileno(), False)
         self.sel.register(stream, selectors.EVENT_READ, who)
         self.buf[stream] = b""

@@ -167,3 +167,32 @@ def test_a_keepalive_death_is_measured_from_the_readings_alone():
     assert (m["scenario"]["client"]["monotime_phase_s"], m["scenario"]["client"]["srtt_ms"]) == (0.25, 0.1)
     assert "srtt_ms" not in m["scenario"]["server"]
     assert compare(simulate(m["scenario"]), m)["ok"]
+
+
+def test_a_pipe_reusing_a_closed_streams_number_is_read():
+    """A rebooted host's programs are ended and their pipes closed while still registered with the
+    run's reader; the next pipe (tcpdump's on the rebuilt link) may get one of their numbers, the
+    lowest free descriptor (open(2)).  Seen once in three parallel runs: KeyError, FD already
+    registered."""
+    import os
+
+    from kalab.lab.lines import Lines
+    lines = Lines()
+    r, w = os.pipe()
+    old = os.fdopen(r, "rb")
+    lines.add(old, "server")
+    number = old.fileno()
+    old.close()
+    os.close(w)
+    r2, w2 = os.pipe()
+    if r2 != number:          # the new pipe's read end under the closed stream's number
+        os.dup2(r2, number)
+        os.close(r2)
+    new = os.fdopen(number, "rb")
+    try:
+        lines.add(new, "tcpdump-rs1")
+        os.write(w2, b"listening on rs\n")
+        assert lines.wait_for("tcpdump-rs1", "listening on", 2)[1] == "listening on rs"
+    finally:
+        new.close()
+        os.close(w2)
