@@ -41,4 +41,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/simulate.py
 
 clean:
-	rm -rf $(VENV) build site *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .hypothesis .lab

@@ -23,8 +23,15 @@
 #    sshd service runs anyway (a policy-rc.d that allows it), it is stopped.
 # An openssh-server that was installed before is not touched: the state of its
 # service is the administrator's.  Idempotent: a second run installs nothing.
+#
+# Then scripts/provision-openssh.sh puts OpenSSH 10.0 beside the system's 9.2p1 for the lab, in
+# .lab/openssh-10.0/ of this repository (git ignores it), without apt-get install: no package, apt
+# source or service of the system changes (see that script).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
+# The system packages, in a subshell: its early exits, traps and signals are its own.
+(
 need=()
 command -v ip        >/dev/null || need+=(iproute2)
 command -v nft       >/dev/null || need+=(nftables)
@@ -101,3 +108,7 @@ echo "install-system-deps: installing ${pkgs[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+)
+
+# OpenSSH 10.0 for the lab, after the packages: it runs with their libraries.
+"$here/provision-openssh.sh"
