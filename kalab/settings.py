@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from .mechanisms import tcp_keepalive as ka
 from .mechanisms import tcp_retransmit as rt
 from .mechanisms import time_wait as tw
+from .units import DEFAULT_HZ
 
 OS_NAMES = ("linux", "macos", "freebsd", "windows", "solaris", "sco-openserver")
 APP_KINDS = ("plain", "ssh", "sshd", "telnet", "telnetd")
 DEFAULT_KERNEL = "6.18"
-DEFAULT_HZ = 250
 DEFAULT_OPENSSH = "9.6"
 
 

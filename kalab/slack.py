@@ -83,8 +83,7 @@ def timer_slack_s(delay_s: float, hz: int) -> float:
 
 def timer_slack_s_array(delay_s, hz: int) -> np.ndarray:
     """Vectorised :func:`timer_slack_s` over an array of delays [s]."""
-    d = np.asarray(delay_s, dtype=float)
-    ticks = np.maximum(0, np.ceil(d * hz - 1e-9)).astype(np.int64)
+    ticks = ceil_ticks(np.asarray(delay_s, dtype=float), hz).astype(np.int64)
     depth = lvl_depth(hz)
     level = np.full(ticks.shape, depth - 1, dtype=np.int64)
     for n in range(depth - 1, 0, -1):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
 #: Seconds per native unit, by unit name as written in the settings tables.
 UNIT_SECONDS: dict[str, float] = {
     "s": 1.0,
@@ -151,16 +153,27 @@ def format_duration(seconds: float | None) -> str:
     return " ".join(out)
 
 
-def ceil_ticks(seconds: float, hz: int) -> int:
-    """Whole kernel ticks (jiffies) for a delay, rounded up as
-    ``msecs_to_jiffies``/``usecs_to_jiffies`` do (``include/linux/jiffies.h``).
+#: The kernel tick rate (``CONFIG_HZ``) of a host whose scenario does not say: 250, Debian's and
+#: Ubuntu's kernels and the lab's (docs/lab.md).  One tick is 4 ms.
+DEFAULT_HZ = 250
 
-    A tiny tolerance keeps binary floating point from turning an exact
-    ``0.2 s * 250 Hz = 50`` into 51.
+
+def ceil_ticks(seconds, hz: int):
+    """Whole kernel ticks (jiffies) for a delay [s], rounded up as ``msecs_to_jiffies`` and
+    ``usecs_to_jiffies`` do (``include/linux/jiffies.h``): ``max(0, ceil(seconds * hz))``.
+
+    The one rounding to jiffies in kalab: the event path arms its timers with it
+    (:meth:`kalab.simulate.World.kernel_timer`), the mechanisms round ``TCP_USER_TIMEOUT`` and the
+    RTO with it, and :mod:`kalab.slack` finds a timer's wheel level from it.  A tiny tolerance
+    (1e-9 tick) keeps binary floating point from turning an exact ``0.2 s * 250 Hz = 50`` into 51
+    (docs/mechanisms.md §Timer slack).
+
+    ``seconds`` is a number (an ``int`` back) or a numpy array (an array of whole numbers back, as
+    floats).
+
+    >>> ceil_ticks(0.2, 250), ceil_ticks(0.201, 250), ceil_ticks(0, 1000)
+    (50, 51, 0)
     """
+    if isinstance(seconds, np.ndarray):
+        return np.maximum(0, np.ceil(seconds * hz - 1e-9))
     return max(0, math.ceil(seconds * hz - 1e-9))
-
-
-def to_ticks_s(seconds: float, hz: int) -> float:
-    """A delay rounded up to whole jiffies, back in seconds [s]."""
-    return ceil_ticks(seconds, hz) / hz

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..units import ceil_ticks
+from ..units import DEFAULT_HZ, ceil_ticks
 
 #: ``TCP_KEEPALIVE_TIME (120*60*HZ)`` -- two hours [s] (include/net/tcp.h).
 LINUX_KEEPALIVE_TIME_S = 7200.0
@@ -138,7 +138,7 @@ def solaris_keepalive_fire(*, elapsed_s: float, idle_s: float, abort_s: float,
 # Closed forms (numpy-broadcasting), checked against the event simulator.
 # --------------------------------------------------------------------------
 
-def linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int = 250):
+def linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int = DEFAULT_HZ):
     """How many probe intervals after ``keepidle`` the Linux rule gives up (arrays broadcast).
 
     Without ``TCP_USER_TIMEOUT``: ``probes`` (the firing that finds ``probes_out >= probes``).
@@ -147,13 +147,13 @@ def linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: i
     """
     idle = np.asarray(idle_s, dtype=float)
     intvl = np.asarray(intvl_s, dtype=float)
-    ut = np.ceil(np.asarray(user_timeout_s, dtype=float) * hz - 1e-9) / hz
+    ut = ceil_ticks(np.asarray(user_timeout_s, dtype=float), hz) / hz
     with np.errstate(invalid="ignore", divide="ignore"):
         k_ut = np.maximum(1.0, np.ceil((ut - idle) / intvl - 1e-9))
     return np.where(ut > 0, k_ut, np.asarray(probes, dtype=float))
 
 
-def linux_keepalive_death_s(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int = 250):
+def linux_keepalive_death_s(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int = DEFAULT_HZ):
     """Nominal death time [s] after the last received segment, Linux rule.
 
     ``idle + j * intvl`` with ``j`` from :func:`linux_keepalive_intervals`:

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from ..units import ceil_ticks
+from ..units import DEFAULT_HZ, ceil_ticks
 
 #: ``TCP_RTO_MIN ((unsigned)(HZ/5))`` -- 200 ms [s].
 TCP_RTO_MIN_S = 0.2
@@ -79,7 +79,7 @@ def tlp_timeout_s(srtt_s: float, rto_s: float, packets_out: int, hz: int) -> flo
 
 
 def tcp_model_timeout_s(boundary, rto_base_s: float = TCP_RTO_MIN_S,
-                        rto_max_s: float = TCP_RTO_MAX_S, hz: int = 250):
+                        rto_max_s: float = TCP_RTO_MAX_S, hz: int = DEFAULT_HZ):
     """``tcp_model_timeout`` [s]: the give-up budget for ``boundary`` retries.
 
     ``thresh = ilog2(rto_max / rto_base)`` (9 for 120 s / 200 ms);
@@ -153,7 +153,7 @@ def orphan_retries(sysctl_value: int, alive: bool) -> int:
 # --------------------------------------------------------------------------
 
 def rto_schedule(rto0_s: float, retries2: int = TCP_RETR2, *, user_timeout_s: float = 0.0,
-                 rto_max_s: float = TCP_RTO_MAX_S, hz: int = 250, first_fire_s: float | None = None):
+                 rto_max_s: float = TCP_RTO_MAX_S, hz: int = DEFAULT_HZ, first_fire_s: float | None = None):
     """Retransmission times and death [s] for a segment whose RTO timer was armed at 0.
 
     Returns ``(retransmit_times_s, death_s)`` following the kernel's rule (docs/mechanisms.md §Retransmission):
@@ -182,7 +182,7 @@ def rto_schedule(rto0_s: float, retries2: int = TCP_RETR2, *, user_timeout_s: fl
 
 
 def syn_schedule(syn_retries: int = TCP_SYN_RETRIES, linear_timeouts: int = TCP_SYN_LINEAR_TIMEOUTS,
-                 *, user_timeout_s: float = 0.0, hz: int = 250, init_rto_s: float = TCP_TIMEOUT_INIT_S):
+                 *, user_timeout_s: float = 0.0, hz: int = DEFAULT_HZ, init_rto_s: float = TCP_TIMEOUT_INIT_S):
     """SYN retransmission times and the give-up time [s] after ``connect()`` at 0.
 
     Defaults (>= 6.5): retransmissions at 1, 2, 3, 4, 5, 7, 11, 19, 35, 67 s,
