@@ -252,7 +252,7 @@ class Sshd(App):
                              sshd_alive.EXIT_CODE)
                 self._exit()
                 return
-            if self.settings.alive_count_max > 0 or v < sshd_alive.COUNT_MAX_ZERO_NEVER_SINCE:
+            if sshd_alive.terminates(self.settings.alive_count_max, v):
                 self.counter += 1
             cm = self.settings.alive_count_max
             self.w.log(self.side, "sshd", "alive_sent", f"{self.counter} of {cm}" if cm else "no limit")
@@ -263,9 +263,9 @@ class Sshd(App):
     def send(self, nbytes: int, reply_bytes: int = 0, kind: str = "data") -> None:
         super().send(nbytes, reply_bytes, kind)
         if kind == "data" and self.running and self.settings.alive_interval_s > 0:
-            # Session output wakes ppoll (ret != 0): no check this round; the wait restarts.
-            if self.settings.version < sshd_alive.STRICT_CHECK_SINCE and \
-                    self._mono() >= self.last_client_mono + self.settings.alive_interval_s:
+            # Session output wakes ppoll (ret != 0): the wait restarts, after a check only where output runs one.
+            if sshd_alive.output_runs_check(self._mono(), self.last_client_mono, self.settings.alive_interval_s,
+                                            self.settings.version):
                 if self.timer is not None:   # this check replaces the pending ppoll timeout (one at a time)
                     self.timer.cancel()
                 self.timed_out()

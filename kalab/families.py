@@ -652,7 +652,7 @@ def _sshd_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = Non
     shape = np.broadcast_shapes(i.shape, n.shape, a.shape, back.shape, until.shape, *(c.shape for c in cols.values()))
     mult = sshd_alive.intervals_per_probe(v)
     poll = poll_timeout_slack_s(i)
-    first_kills = (n == 0) & (v < sshd_alive.COUNT_MAX_ZERO_NEVER_SINCE)
+    first_kills = sshd_alive.check_kills(0, n, v)
     # NaN where CountMax 0 never terminates (>= 8.2): no death by ClientAlive.
     d_sshd = np.nan_to_num(sshd_alive.client_alive_death_s(0.0, i, n, v), nan=np.inf)
     t0 = mult * i                                            # the first probe (none if the first check kills)
