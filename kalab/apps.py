@@ -144,7 +144,7 @@ class SshClient(App):
         # The deadline is a whole second of monotime(): lateness of the event that set it only
         # matters if it could push monotime() over the next second boundary.
         late = self.w.engine.late_s
-        frac = (now + self.h.settings.monotime_phase_s) % 1.0
+        frac = ssh_alive.second_fraction_s(now, self.h.settings.monotime_phase_s)
         if self.w.late_log is not None:   # a comparison of lateness (kalab.fastforward checks it stays put)
             self.w.late_log.append((frac + late, 1.0))
         self.timer = self.w.app_timer(self.h, t, self.check, base_late_s=1.0 if frac + late >= 1.0 else 0.0)

@@ -30,14 +30,32 @@ ALIVE_PACKET_BYTES = 52
 EXIT_CODE = 255
 
 
-def monotime_s(t_s: float, phase_s: float) -> int:
-    """OpenSSH's ``monotime()``: whole seconds of the host's boot clock at scenario time ``t_s``.
+def monotime_s(t_s, phase_s: float):
+    """OpenSSH's ``monotime()``: whole seconds of the host's boot clock at scenario time ``t_s`` [s].
 
-    ``phase_s`` in [0, 1) is the fractional second of ``CLOCK_BOOTTIME`` at t = 0.  A time within
-    1 ns below a whole second -- or 16 ulp, what floats can tell apart at that size -- is on it.
+    ``phase_s`` in [0, 1) is the fractional second of ``CLOCK_BOOTTIME`` at t = 0:
+    ``floor(t + phase)``.  A time within 1 ns below a whole second -- or 16 ulp, what floats can
+    tell apart at that size -- is on it.  The one whole-second clock in kalab: ssh's ServerAlive
+    deadline (:func:`next_check_s`), sshd's ``last_client_time`` and :func:`server_alive_death_s`
+    read it.  ``t_s`` a number (an ``int`` back) or a numpy array (whole seconds as floats).
+    Source: ``misc.c`` ``monotime()``/``monotime_ts()``; docs/mechanisms.md §ssh ServerAlive.
+
+    >>> monotime_s(20.301, 0.0), monotime_s(20.301, 0.75), monotime_s(19.9999999995, 0.0)
+    (20, 21, 20)
     """
     x = t_s + phase_s
+    if isinstance(x, np.ndarray):
+        return np.floor(x + np.maximum(1e-9, 16 * np.spacing(np.abs(x))))
     return math.floor(x + max(1e-9, 16 * math.ulp(x)))
+
+
+def second_fraction_s(t_s: float, phase_s: float) -> float:
+    """How far into its current second the boot clock is at ``t_s`` [s, in [0, 1)]: ``(t + phase) mod 1``.
+
+    A deadline of ``monotime() + I`` set this far into a second moves to the next whole second
+    if the event setting it ran more than ``1 - fraction`` late (:class:`kalab.apps.SshClient`).
+    """
+    return (t_s + phase_s) % 1.0
 
 
 def next_check_s(t_s: float, interval_s: int, phase_s: float) -> float:
@@ -59,7 +77,13 @@ def timeout_message(host: str) -> str:
 
 
 def server_alive_death_s(t_last_rx_s, interval_s, count_max, phase_s=0.0):
-    """Nominal death [s]: ``floor(t_last_rx + phase) - phase + (N + 1) * I`` (arrays broadcast)."""
+    """Nominal death [s] of ssh whose server went silent at ``t_last_rx_s`` (arrays broadcast).
+
+    ``monotime(t_last) - phase + (N + 1) * I`` on the whole-second clock (:func:`monotime_s`):
+    ``N`` alive messages go unanswered and the ``N + 1``-th check kills.  Worked default:
+    ``I = 15, N = 3`` and the last byte at 20.301 s -> 80 s.  Source: ``clientloop.c``
+    ``server_alive_check``; docs/mechanisms.md §ssh ServerAlive (measured: ``ssh-serveralive-2-3.json``).
+    """
     t = np.asarray(t_last_rx_s, dtype=float)
-    out = np.floor(t + phase_s + 1e-9) - phase_s + (np.asarray(count_max, dtype=float) + 1) * np.asarray(interval_s, dtype=float)
-    return out if out.ndim else float(out)
+    out = monotime_s(t, phase_s) - phase_s + (np.asarray(count_max, dtype=float) + 1) * np.asarray(interval_s, dtype=float)
+    return out if np.ndim(out) else float(out)
