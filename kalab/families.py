@@ -131,8 +131,8 @@ def keepalive_rule(idle, intvl, cnt, ut, hz: int):
     ``idle + (k-1) intvl``; lateness is ``granularity(idle) + j granularity(intvl)`` (:mod:`kalab.slack`).
     """
     j = ka.linux_keepalive_intervals(idle, intvl, cnt, ut, hz)
-    death = idle + j * intvl
-    late = timer_slack_s_array(idle, hz) + j * timer_slack_s_array(intvl, hz)
+    death = ka.linux_keepalive_firing_s(idle, intvl, j)
+    late = ka.linux_keepalive_firing_late_s(idle, intvl, j, hz)
     by = np.where(ut > 0, by_code("tcp.user_timeout"), by_code("tcp.keepalive"))
     return death, late, by, j
 
@@ -399,15 +399,14 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
     if f.kind in ("host_crash", "host_reboot"):
         eligible = eligible & (a > 0)                         # (a crash at t = 0 races the start; simulate it)
     death, late, by_rule, j = keepalive_rule(idle, intvl, cnt, ut, hz)
-    last_probe = idle + (j - 1) * intvl                       # the last probe before the death firing
-    slack_i, slack_v = timer_slack_s_array(idle, hz), timer_slack_s_array(intvl, hz)
+    last_probe = ka.linux_keepalive_firing_s(idle, intvl, j - 1)   # the last probe before the death firing
     if f.kind == "host_reboot":
         # The first probe after the reboot is answered with RST (if the rule has not killed first).
-        k = np.maximum(1.0, np.ceil((back - idle) / intvl - 1e-9) + 1)      # first probe index at/after `back`
-        t_k = idle + (k - 1) * intvl
-        reset = ((cnt >= k) & (ut <= 0) | (ut > 0) & (t_k < death)) & np.isfinite(back)
+        k = ka.linux_first_probe_from(back, idle, intvl)
+        t_k = ka.linux_keepalive_firing_s(idle, intvl, k - 1)
+        reset = ka.linux_probe_sent(k, t_k, cnt, ut, death) & np.isfinite(back)
         c_at = np.where(reset, reset_arrives(t_k, h), death)
-        c_late = np.where(reset, slack_i + (k - 1) * slack_v, late)
+        c_late = np.where(reset, ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz), late)
         c_by = np.where(reset, by_code("tcp.reset_received"), by_rule)
         dies = np.asarray(True)
     elif f.kind == "host_crash":

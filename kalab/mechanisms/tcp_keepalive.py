@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..slack import timer_slack_s_array
 from ..units import DEFAULT_HZ, ceil_ticks
 
 #: ``TCP_KEEPALIVE_TIME (120*60*HZ)`` -- two hours [s] (include/net/tcp.h).
@@ -143,7 +144,8 @@ def linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: i
 
     Without ``TCP_USER_TIMEOUT``: ``probes`` (the firing that finds ``probes_out >= probes``).
     With ``UT > 0`` (count ignored, at least one probe): ``max(1, ceil((UT - idle) / intvl))``,
-    UT rounded up to jiffies.  Probes ``1..j`` go out at ``idle + (k - 1) * intvl``.
+    UT rounded up to jiffies.  Probes ``1..j`` go out at ``idle + (k - 1) * intvl``
+    (:func:`linux_keepalive_firing_s`).
     """
     idle = np.asarray(idle_s, dtype=float)
     intvl = np.asarray(intvl_s, dtype=float)
@@ -151,6 +153,27 @@ def linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: i
     with np.errstate(invalid="ignore", divide="ignore"):
         k_ut = np.maximum(1.0, np.ceil((ut - idle) / intvl - 1e-9))
     return np.where(ut > 0, k_ut, np.asarray(probes, dtype=float))
+
+
+def linux_keepalive_firing_s(idle_s, intvl_s, k):
+    """When the keepalive timer fires the ``k``-th time after ``keepidle`` [s after the last
+    received segment]: ``idle + k * intvl`` (arrays broadcast).
+
+    Nothing answered: probe ``k + 1`` goes out at firing ``k`` (probe 1 at ``keepidle``), and
+    firing ``j`` (:func:`linux_keepalive_intervals`) gives up.  Worked defaults: probe 9 at
+    ``7200 + 8 * 75 = 7800 s``, the give-up at 7875 s.  docs/mechanisms.md §Keepalive.
+    """
+    return idle_s + k * intvl_s
+
+
+def linux_keepalive_firing_late_s(idle_s, intvl_s, k, hz: int = DEFAULT_HZ):
+    """How late firing ``k`` (:func:`linux_keepalive_firing_s`) may come [s]: the ``keepidle`` timer
+    and each of the ``k`` ``keepintvl`` timers after it may each fire one timer-wheel granularity
+    late, and lateness adds up along the chain (:func:`kalab.slack.timer_slack_s_array`;
+    docs/mechanisms.md §Timer slack).  Worked defaults (HZ = 250): the give-up (``k = 9``) up to
+    ``131.072 + 9 * 2.048 = 149.504 s`` late.
+    """
+    return timer_slack_s_array(idle_s, hz) + k * timer_slack_s_array(intvl_s, hz)
 
 
 def linux_keepalive_death_s(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int = DEFAULT_HZ):
@@ -165,8 +188,26 @@ def linux_keepalive_death_s(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int
     Scalars or arrays broadcast (pvlib style).
     """
     j = linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s, hz)
-    out = np.asarray(idle_s, dtype=float) + j * np.asarray(intvl_s, dtype=float)
+    out = linux_keepalive_firing_s(np.asarray(idle_s, dtype=float), np.asarray(intvl_s, dtype=float), j)
     return out if out.ndim else float(out)
+
+
+def linux_first_probe_from(t_s, idle_s, intvl_s):
+    """The number ``k >= 1`` of the first probe sent at or after ``t_s`` [s after the last received
+    segment] (probe ``k`` at firing ``k - 1``, :func:`linux_keepalive_firing_s`), the count
+    notwithstanding: ``max(1, ceil((t - idle) / intvl) + 1)`` (arrays broadcast).  A peer back at
+    ``t_s`` -- a rebooted host that answers with RST -- first hears this probe.
+    """
+    return np.maximum(1.0, np.ceil((t_s - idle_s) / intvl_s - 1e-9) + 1)
+
+
+def linux_probe_sent(k, probe_s, probes, user_timeout_s, death_s):
+    """Does probe ``k``, due at ``probe_s`` [s], go out before the Linux rule gives up at ``death_s``?
+
+    Without ``TCP_USER_TIMEOUT`` while ``k <= probes``; with it (``user_timeout_s > 0``; the count
+    is then ignored) while it is due before the give-up.  Arrays broadcast.
+    """
+    return ((probes >= k) & (user_timeout_s <= 0)) | ((user_timeout_s > 0) & (probe_s < death_s))
 
 
 def bsd_keepalive_death_s(idle_s, intvl_s, count):
