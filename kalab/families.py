@@ -133,7 +133,7 @@ def keepalive_rule(idle, intvl, cnt, ut, hz: int):
     j = ka.linux_keepalive_intervals(idle, intvl, cnt, ut, hz)
     death = ka.linux_keepalive_firing_s(idle, intvl, j)
     late = ka.linux_keepalive_firing_late_s(idle, intvl, j, hz)
-    by = np.where(ut > 0, by_code("tcp.user_timeout"), by_code("tcp.keepalive"))
+    by = rt.linux_give_up_by(ut, by_code("tcp.keepalive"), by_code(rt.USER_TIMEOUT_BY))
     return death, late, by, j
 
 

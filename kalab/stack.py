@@ -263,7 +263,7 @@ class Endpoint:
                                           probes=s.keepalive_count, probes_out=self.probes_out,
                                           user_timeout_s=s.user_timeout_s, data_in_flight=busy, hz=self.hz)
         if act.kind == "die":
-            by = "tcp.user_timeout" if (s.user_timeout_s > 0 and s.keepalive_rule == "linux") else "tcp.keepalive"
+            by = rt.linux_give_up_by(s.user_timeout_s, "tcp.keepalive") if s.keepalive_rule == "linux" else "tcp.keepalive"
             self._log("keepalive_timeout", f"{self.probes_out} probes unanswered, idle {elapsed:g} s")
             self._log("rst_sent", "tcp_send_active_reset")
             self._send(seq=self.snd_nxt, ack=self.rcv_nxt, rst=True, label="rst")
@@ -326,13 +326,15 @@ class Endpoint:
                                                retransmits=self.retransmits, boundary=boundary,
                                                user_timeout_s=s.user_timeout_s, rto_base_s=rt.TCP_RTO_MIN_S,
                                                rto_max_s=s.rto_max_s, hz=self.hz)
-            by = "tcp.user_timeout" if s.user_timeout_s > 0 else "tcp.retransmission"
+            by = rt.linux_give_up_by(s.user_timeout_s, "tcp.retransmission")
         elif s.retransmit_rule == "bsd":
-            expired = self.retransmits + 1 > s.max_shift or (
-                s.abort_s > 0 and self.retrans_stamp is not None and now - self.retrans_stamp >= s.abort_s)
+            expired = rt.bsd_retransmits_timed_out(now_s=now, retrans_stamp_s=self.retrans_stamp,
+                                                   retransmits=self.retransmits, max_shift=s.max_shift,
+                                                   abort_s=s.abort_s)
             by = "tcp.retransmission"
         else:  # solaris: tcp_ip_abort_interval from the first retransmission
-            expired = self.retrans_stamp is not None and now - self.retrans_stamp >= s.abort_s
+            expired = rt.solaris_retransmits_timed_out(now_s=now, retrans_stamp_s=self.retrans_stamp,
+                                                       abort_s=s.abort_s)
             by = "tcp.retransmission"
         if not expired:
             return False

@@ -115,6 +115,25 @@ def retransmits_timed_out(*, now_s: float, retrans_stamp_s: float | None, retran
     return elapsed_ms >= round(timeout_s * 1000, 6)
 
 
+#: The ``by`` of a connection that ``TCP_USER_TIMEOUT`` ended (kalab.result.BY).
+USER_TIMEOUT_BY = "tcp.user_timeout"
+
+
+def linux_give_up_by(user_timeout_s, rule_by, user_timeout_by=USER_TIMEOUT_BY):
+    """What a Linux give-up is reported as: ``TCP_USER_TIMEOUT`` when it is set (``> 0``), else the
+    rule's own cause ``rule_by`` (``tcp.retransmission``, ``tcp.keepalive``).
+
+    A set user timeout replaces both the retransmission budget (:func:`retransmits_timed_out`) and
+    the keepalive probe count (``tcp_keepalive_timer``; :func:`kalab.mechanisms.tcp_keepalive.linux_keepalive_fire`),
+    so it is the cause whichever timer ends the connection (RFC 5482; docs/mechanisms.md §Keepalive,
+    §Retransmission).  ``user_timeout_s`` a number or a numpy array (then ``np.where``: the sweep
+    families pass ``by`` codes as ``rule_by`` and ``user_timeout_by``).
+    """
+    if isinstance(user_timeout_s, np.ndarray):
+        return np.where(user_timeout_s > 0, user_timeout_by, rule_by)
+    return user_timeout_by if user_timeout_s > 0 else rule_by
+
+
 def clamp_rto_to_user_timeout_s(*, rto_s: float, now_s: float, retrans_stamp_s: float,
                                 user_timeout_s: float, hz: int) -> float:
     """``tcp_clamp_rto_to_user_timeout``: the next RTO never overshoots the user timeout."""
@@ -210,7 +229,8 @@ def syn_schedule(syn_retries: int = TCP_SYN_RETRIES, linear_timeouts: int = TCP_
 
 
 # --------------------------------------------------------------------------
-# BSD / macOS retransmission (docs/mechanisms.md §Retransmission): a shift count, not a time model.
+# BSD / macOS retransmission (docs/mechanisms.md §Retransmission): a shift count, not a time model;
+# Solaris: an abort interval.
 # --------------------------------------------------------------------------
 
 #: FreeBSD ``tcp_backoff[]`` multipliers, ``TCP_MAXRXTSHIFT 12``, ``TCPTV_REXMTMAX`` 64 s.
@@ -224,3 +244,22 @@ BSD_REXMTMAX_S = 64.0
 def bsd_rto_s(rto0_s: float, shift: int, table: tuple[int, ...]) -> float:
     """RTO [s] after ``shift`` timeouts: ``min(rto0 * tcp_backoff[shift], 64 s)``."""
     return min(rto0_s * table[min(shift, len(table) - 1)], BSD_REXMTMAX_S)
+
+
+def bsd_retransmits_timed_out(*, now_s: float, retrans_stamp_s: float | None, retransmits: int, max_shift: int,
+                              abort_s: float) -> bool:
+    """The BSD give-up test at an RTO firing: ``++t_rxtshift > TCP_MAXRXTSHIFT`` (``max_shift``, 12) --
+    or, with macOS's ``TCP_RXT_CONNDROPTIME`` (``abort_s > 0`` [s]), once the first retransmission
+    (``retrans_stamp_s``, host monotonic [s]) is that long ago.  Source: FreeBSD and XNU
+    ``tcp_timer.c`` ``tcp_timer_rexmt``; docs/mechanisms.md §Retransmission.
+    """
+    return retransmits + 1 > max_shift or (
+        abort_s > 0 and retrans_stamp_s is not None and now_s - retrans_stamp_s >= abort_s)
+
+
+def solaris_retransmits_timed_out(*, now_s: float, retrans_stamp_s: float | None, abort_s: float) -> bool:
+    """The Solaris give-up test at an RTO firing: ``tcp_ip_abort_interval`` (``abort_s`` [s], 5 min in
+    Solaris 11.2) after the first retransmission (``retrans_stamp_s``, host monotonic [s]).
+    Source: Oracle Solaris Tunable Parameters Reference Manual; docs/mechanisms.md §Retransmission.
+    """
+    return retrans_stamp_s is not None and now_s - retrans_stamp_s >= abort_s
