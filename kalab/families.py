@@ -52,6 +52,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
+from .mechanisms import middlebox as mbx
 from .mechanisms import ssh_alive, sshd_alive
 from .mechanisms import tcp_keepalive as ka
 from .mechanisms import tcp_retransmit as rt
@@ -714,7 +715,7 @@ def _middlebox_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
     shape = np.broadcast_shapes(timeout.shape, idle.shape, intvl.shape, cnt.shape, ut.shape, until.shape,
                                 *(c.shape for c in cols.values()))
     d, late, by, j = keepalive_rule(idle, intvl, cnt, ut, hz)
-    expired = idle >= timeout
+    expired = mbx.expired(idle, mbx.expires_at_s(0.0, timeout))     # the first probe, at keepidle
     # After an answered probe at p the timer fires again at p + intvl and probes if the last ACK is
     # older than keepidle, else at p + rtt + keepidle: the mapping idles at most the larger, from the ACK.
     survives = np.maximum(intvl - h, idle + h) + 1 / hz < timeout - TIE_S

@@ -238,8 +238,8 @@ class World:
         (One check per timeout period rather than one event per packet keeps long runs fast.)
         """
         st.check = None
-        due = st.last_seen + st.timeout()
-        if self.now + 1e-9 >= due:
+        due = mbx.expires_at_s(st.last_seen, st.timeout())
+        if mbx.expired(self.now, due):
             st.expired = True
             b = st.box
             self.log("path", "path", "mapping_expired",

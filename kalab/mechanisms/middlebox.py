@@ -75,3 +75,21 @@ def effective_timeout_s(idle_timeout_s: float, unack_timeout_s: float | None, da
     if data_unacked and unack_timeout_s is not None and unack_timeout_s < idle_timeout_s:
         return unack_timeout_s
     return idle_timeout_s
+
+
+#: Floating-point tolerance [s] of "idle for its timeout": far below a tick.
+EPS_S = 1e-9
+
+
+def expires_at_s(last_seen_s, timeout_s):
+    """When a mapping last refreshed at ``last_seen_s`` expires [s]: ``last_seen + timeout`` (arrays broadcast)."""
+    return last_seen_s + timeout_s
+
+
+def expired(now_s, expires_s):
+    """Has the mapping expired at ``now_s`` [s]?  Once idle for its timeout (:func:`expires_at_s`) it
+    is gone: a packet at the expiry itself already meets the expired mapping (the expiry check runs
+    first).  ``now + 1e-9 >= expiry``; arrays broadcast.  docs/mechanisms.md §Middleboxes
+    (measured: ``nat-expiry-drop-keepalive-too-slow.json``).
+    """
+    return now_s + EPS_S >= expires_s
