@@ -324,6 +324,15 @@ def _recommend(args) -> int:
     return 1 if missing else 0
 
 
+def _reader_gone() -> int:
+    """The reader went away (`kalab explain ... | head`): not an error of the user's.  Point stdout at
+    devnull so that Python's flush at exit does not fail again (the recipe in the `signal` module's docs)."""
+    import os
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     # A file name or value from argv that is not valid UTF-8 (surrogate-escaped) must not crash the
     # output: show it escaped (stderr does this already).
@@ -331,7 +340,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     if args.command == "lab":
-        return _lab_main(args)
+        try:
+            return _lab_main(args)
+        except BrokenPipeError:   # `kalab lab report | head`
+            return _reader_gone()
     try:
         if args.command == "explain":
             return _explain(args)
@@ -341,7 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "recommend":
             return _recommend(args)
         if args.command == "simulate":
-            sc = load_file(args.file)
+            try:
+                sc = load_file(args.file)
+            except ScenarioError as e:    # the file itself (not a key in it): name the argument
+                if type(e) is ScenarioError and e.key == str(args.file):
+                    raise ScenarioError("FILE", str(e)) from None
+                raise
             result = simulate(sc)
             if args.json:
                 print(result.to_json())
@@ -351,14 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as e:
         print(f"kalab: error: {e}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        # The reader went away (`kalab explain ... | head`): not an error of the user's.  (Before the
-        # OSError clause: BrokenPipeError is one.)  Point stdout at devnull so that Python's flush at
-        # exit does not fail again (the recipe in the `signal` module's docs).
-        import os
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+    except BrokenPipeError:   # before the OSError clause: BrokenPipeError is one
+        return _reader_gone()
     except OSError as e:  # a config file that cannot be read
         print(f"kalab: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
