@@ -57,7 +57,8 @@ from .mechanisms import ssh_alive, sshd_alive
 from .mechanisms import tcp_keepalive as ka
 from .mechanisms import tcp_retransmit as rt
 from .result import BY, FATES
-from .scenario import Scenario, split_key
+from . import native
+from .scenario import Scenario, path_rtt_s, split_key
 from .slack import poll_timeout_slack_s, timer_slack_s_array
 
 BY_CODES = [None] + sorted(BY)
@@ -85,13 +86,6 @@ class Family:
 
 # ---------------------------------------------------------------- shared pieces
 
-def value(base: Mapping, key: str, cols: dict):
-    """Values of a key: an axis (shaped to broadcast over the block), else the scenario's scalar (or None)."""
-    if key in cols:
-        return cols[key]
-    return lookup(base, key)
-
-
 def lookup(source: Mapping, key: str):
     """The value at a dotted key of a scenario dict, or None when it is not there."""
     node: Any = source
@@ -103,26 +97,37 @@ def lookup(source: Mapping, key: str):
     return node
 
 
-def floats(base: Mapping, key: str, cols: dict, default: float) -> np.ndarray:
-    v = value(base, key, cols)
-    return np.asarray(default if v is None else v, dtype=float)
+def per_point(cols: dict, key: str, loaded) -> np.ndarray:
+    """``key``'s values over the block: its axis (shaped to broadcast), else ``loaded``, the value of
+    the loaded scenario -- converted and checked by :mod:`kalab.scenario`, never read raw here."""
+    return np.asarray(cols[key] if key in cols else loaded, dtype=float)
 
 
-def keepalive_settings(base: Mapping, cols: dict, side: str, tcp) -> tuple[np.ndarray, ...]:
-    """Effective (idle, intvl, count, user timeout [s]) of ``side``: socket option, else sysctl, else the loaded value."""
+def tcp_setting(base: Mapping, cols: dict, sc: Scenario, side: str, field: str) -> np.ndarray:
+    """``side``'s effective :class:`~kalab.settings.TcpSettings` ``field`` over the block [s, or a count].
 
-    def eff(sock_key, sysctl_key, default):
-        v = value(base, f"{side}.socket.{sock_key}", cols)
-        if v is None:
-            v = value(base, f"{side}.sysctl.{sysctl_key}", cols)
-        return np.asarray(default if v is None else v, dtype=float)
+    The native settings that set it (:func:`kalab.native.setting_keys`: the socket option, then the
+    sysctl) are looked at in that order: the first that is an axis gives the values, converted to
+    seconds as the loader does (:meth:`kalab.native.NativeKey.to_internal`); one set in the base
+    scenario wins over the rest, and then -- as when none is given -- the loaded value holds.
+    """
+    host = sc.host(side)
+    for scope, key in native.setting_keys(host.os, field):
+        dotted = f"{side}.{scope}.{key.name}"
+        if dotted in cols:
+            return key.to_internal(np.asarray(cols[dotted], dtype=float))
+        if lookup(base, dotted) is not None:
+            break
+    return np.asarray(getattr(host.tcp, field), dtype=float)
 
-    idle = eff("TCP_KEEPIDLE", "net.ipv4.tcp_keepalive_time", tcp.keepalive_idle_s)
-    intvl = eff("TCP_KEEPINTVL", "net.ipv4.tcp_keepalive_intvl", tcp.keepalive_intvl_s)
-    cnt = eff("TCP_KEEPCNT", "net.ipv4.tcp_keepalive_probes", tcp.keepalive_count)
-    ut_ms = value(base, f"{side}.socket.TCP_USER_TIMEOUT", cols)
-    ut = np.asarray(tcp.user_timeout_s if ut_ms is None else np.asarray(ut_ms, dtype=float) / 1000, dtype=float)
-    return idle, intvl, cnt, ut
+
+#: The TcpSettings fields of the Linux keepalive rule, as :func:`keepalive_settings` returns them.
+KEEPALIVE_FIELDS = ("keepalive_idle_s", "keepalive_intvl_s", "keepalive_count", "user_timeout_s")
+
+
+def keepalive_settings(base: Mapping, cols: dict, sc: Scenario, side: str) -> tuple[np.ndarray, ...]:
+    """``side``'s effective (keepidle [s], keepintvl [s], probes, TCP_USER_TIMEOUT [s]) over the block."""
+    return tuple(tcp_setting(base, cols, sc, side, f) for f in KEEPALIVE_FIELDS)
 
 
 def keepalive_rule(idle, intvl, cnt, ut, hz: int):
@@ -306,20 +311,20 @@ def _common(sc: Scenario) -> bool:
         and sc.client.tcp.retransmit_rule == "linux" and sc.server.tcp.retransmit_rule == "linux"
 
 
-def _h(base: Mapping, cols: dict, sc: Scenario):
-    r = value(base, "path.rtt_ms", cols)
-    return np.asarray(sc.path.rtt_s * 1000 if r is None else r, dtype=float) / 1000 / 2
+def _h(cols: dict, sc: Scenario):
+    """Half the path's round-trip time [s], the one-way delay (``World.one_way_s``)."""
+    r = cols.get("path.rtt_ms")
+    return np.asarray(sc.path.rtt_s if r is None else path_rtt_s(np.asarray(r, dtype=float)), dtype=float) / 2
 
 
-def _until(base: Mapping, cols: dict, sc: Scenario):
-    return floats(base, "until_s", cols, sc.until_s)
+def _until(cols: dict, sc: Scenario):
+    return per_point(cols, "until_s", sc.until_s)
 
 
-def _link_down(base: Mapping, cols: dict):
-    a = floats(base, "faults.0.at_s", cols, 0.0)
-    d = value(base, "faults.0.for_s", cols)
-    d = np.asarray(np.inf if d is None else d, dtype=float)
-    return a, a + d
+def _link_down(cols: dict, sc: Scenario):
+    f = sc.faults[0]
+    a = per_point(cols, "faults.0.at_s", f.at_s)
+    return a, a + per_point(cols, "faults.0.for_s", np.inf if f.for_s is None else f.for_s)
 
 
 def _lost_peer_fault(sc: Scenario, lost: str) -> bool:
@@ -334,12 +339,12 @@ def _outage(base: Mapping, cols: dict, sc: Scenario):
     rebooted host (``host_reboot``: ``down_s`` later) answers again; never (inf) for ``host_crash``."""
     f = sc.faults[0]
     if f.kind == "link_down":
-        a, back = _link_down(base, cols)
+        a, back = _link_down(cols, sc)
     elif f.kind == "host_reboot":
-        a = floats(base, "faults.0.at_s", cols, f.at_s)
-        back = a + floats(base, "faults.0.down_s", cols, f.for_s)
+        a = per_point(cols, "faults.0.at_s", f.at_s)
+        back = a + per_point(cols, "faults.0.down_s", f.for_s)
     else:
-        a = floats(base, "faults.0.at_s", cols, f.at_s)
+        a = per_point(cols, "faults.0.at_s", f.at_s)
         back = np.asarray(np.inf)
     return a, back, f.kind
 
@@ -385,17 +390,11 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
     a rebooted server answers the first probe after it is back with RST.
     """
     hz = sc.client.hz
-    idle, intvl, cnt, ut = keepalive_settings(base, cols, "client", sc.client.tcp)
-    h = _h(base, cols, sc)
-    until = _until(base, cols, sc)
+    idle, intvl, cnt, ut = keepalive_settings(base, cols, sc, "client")
+    h = _h(cols, sc)
+    until = _until(cols, sc)
     f = sc.faults[0]
-    a = floats(base, "faults.0.at_s", cols, f.at_s)
-    if f.kind == "link_down":
-        a, back = _link_down(base, cols)
-    elif f.kind == "host_reboot":
-        back = a + floats(base, "faults.0.down_s", cols, f.for_s)
-    else:
-        back = np.asarray(np.inf)
+    a, back, _ = _outage(base, cols, sc)
     eligible = a <= idle                                      # the fault starts no later than the first probe
     if f.kind in ("host_crash", "host_reboot"):
         eligible = eligible & (a > 0)                         # (a crash at t = 0 races the start; simulate it)
@@ -463,10 +462,10 @@ def _retransmission_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | 
     is left half open (or is dead itself).
     """
     hz = sc.client.hz
-    t = floats(base, "traffic.0.at_s", cols, sc.traffic[0].at_s)
+    t = per_point(cols, "traffic.0.at_s", sc.traffic[0].at_s)
     a, back, kind = _outage(base, cols, sc)
-    h = _h(base, cols, sc)
-    until = _until(base, cols, sc)
+    h = _h(cols, sc)
+    until = _until(cols, sc)
     shape = np.broadcast_shapes(t.shape, a.shape, back.shape, until.shape, h.shape,
                                 *(c.shape for c in cols.values()))
     death, late, by, first, first_late = retx(base, cols, "client", t, back, shape)[:5]
@@ -514,7 +513,7 @@ def _own_keepalive(base, cols, sc: Scenario, side: str, shape):
     if not tcp.keepalive_enabled:
         inf = np.full(shape, np.inf)
         return inf, np.zeros(shape), np.zeros(shape, dtype=np.uint8), inf
-    idle, intvl, cnt, ut = keepalive_settings(base, cols, side, tcp)
+    idle, intvl, cnt, ut = keepalive_settings(base, cols, sc, side)
     d, late, by, _ = keepalive_rule(idle, intvl, cnt, ut, sc.host(side).hz)
     return (np.broadcast_to(d, shape), np.broadcast_to(late, shape), np.broadcast_to(by, shape),
             np.broadcast_to(idle, shape))
@@ -532,11 +531,11 @@ def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None
     retransmission after the link is back brings the server's reply (one RTT later) before either.
     """
     app = sc.client.app
-    i = floats(base, "client.app.options.ServerAliveInterval", cols, app.alive_interval_s)
-    n = floats(base, "client.app.options.ServerAliveCountMax", cols, app.alive_count_max)
+    i = per_point(cols, "client.app.options.ServerAliveInterval", app.alive_interval_s)
+    n = per_point(cols, "client.app.options.ServerAliveCountMax", app.alive_count_max)
     a, back, kind = _outage(base, cols, sc)
-    until = _until(base, cols, sc)
-    rtt = 2 * _h(base, cols, sc)
+    until = _until(cols, sc)
+    rtt = 2 * _h(cols, sc)
     shape = np.broadcast_shapes(i.shape, n.shape, a.shape, back.shape, until.shape,
                                 *(c.shape for c in cols.values()))
     poll = poll_timeout_slack_s(i)
@@ -645,10 +644,10 @@ def _sshd_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = Non
     """
     app = sc.server.app
     v = app.version
-    i = floats(base, "server.app.options.ClientAliveInterval", cols, app.alive_interval_s)
-    n = floats(base, "server.app.options.ClientAliveCountMax", cols, app.alive_count_max)
+    i = per_point(cols, "server.app.options.ClientAliveInterval", app.alive_interval_s)
+    n = per_point(cols, "server.app.options.ClientAliveCountMax", app.alive_count_max)
     a, back, kind = _outage(base, cols, sc)
-    until = _until(base, cols, sc)
+    until = _until(cols, sc)
     shape = np.broadcast_shapes(i.shape, n.shape, a.shape, back.shape, until.shape, *(c.shape for c in cols.values()))
     mult = sshd_alive.intervals_per_probe(v)
     poll = poll_timeout_slack_s(i)
@@ -671,7 +670,7 @@ def _sshd_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = Non
         eligible = eligible & (a <= c_idle)
         return eligible, finish(c_d, c_late, c_by, s_at, s_late, s_by, until, dest)
     if kind == "host_reboot":
-        rst = reset_arrives(first, _h(base, cols, sc))
+        rst = reset_arrives(first, _h(cols, sc))
         reset = ~first_kills & (rst < np.minimum(d_sshd, d_rt))
         eligible = eligible & apart(first, back) & apart(rst, d_sshd) & apart(rst, d_rt)
         s_at = np.where(reset, rst, s_at)
@@ -708,10 +707,10 @@ def _middlebox_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
     """
     hz = sc.client.hz
     box = sc.path.middleboxes[0]
-    timeout = floats(base, "path.middleboxes.0.idle_timeout_s", cols, box.idle_timeout_s)
-    idle, intvl, cnt, ut = keepalive_settings(base, cols, "client", sc.client.tcp)
-    h = _h(base, cols, sc)
-    until = _until(base, cols, sc)
+    timeout = per_point(cols, "path.middleboxes.0.idle_timeout_s", box.idle_timeout_s)
+    idle, intvl, cnt, ut = keepalive_settings(base, cols, sc, "client")
+    h = _h(cols, sc)
+    until = _until(cols, sc)
     shape = np.broadcast_shapes(timeout.shape, idle.shape, intvl.shape, cnt.shape, ut.shape, until.shape,
                                 *(c.shape for c in cols.values()))
     d, late, by, j = keepalive_rule(idle, intvl, cnt, ut, hz)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .mechanisms import tcp_keepalive as ka
 from .mechanisms import tcp_retransmit as rt
 from .units import UNIT_SECONDS
@@ -34,7 +36,10 @@ class NativeKey:
     since: tuple[int, int] | None = None   # first Linux kernel that has it
 
     def to_internal(self, value):
-        """Native value -> internal value (seconds, int count, bool)."""
+        """Native value -> internal value (seconds, int count, bool): ``value * UNIT_SECONDS[unit]``
+        for a time.  A numpy array (a sweep's axis) converts elementwise, as floats."""
+        if isinstance(value, np.ndarray):
+            return value * UNIT_SECONDS[self.unit] if self.unit in UNIT_SECONDS else value.astype(float)
         if self.unit == "bool":
             return bool(value)
         if self.unit == "count":
@@ -161,3 +166,14 @@ TABLES: dict[str, dict[str, dict[str, NativeKey]]] = {
     "solaris": {"sysctl": SOLARIS_SYSCTL, "socket": SOLARIS_SOCKET},
     "sco-openserver": {"sysctl": SCO_SYSCTL, "socket": SCO_SOCKET},
 }
+
+#: Where a setting can be given, the one that wins first: a socket option overrides the host-wide
+#: sysctl (``tp->x ?: sysctl``, e.g. ``keepalive_time_when``; :func:`kalab.scenario.load` applies it).
+SCOPES = ("socket", "sysctl")
+
+
+def setting_keys(os_name: str, field: str) -> list[tuple[str, NativeKey]]:
+    """The native settings of ``os_name`` that set :class:`~kalab.settings.TcpSettings` ``field``, as
+    (scope, key), the winning one first (:data:`SCOPES`)."""
+    tables = TABLES[os_name]
+    return [(scope, k) for scope in SCOPES for k in tables[scope].values() if k.field == field]

@@ -424,6 +424,11 @@ def _effective_tcp(base: TcpSettings, sysctl: dict, sock: dict, app: AppSettings
 
 # ---------------------------------------------------------------- path, traffic, faults
 
+def path_rtt_s(rtt_ms):
+    """The path's round-trip time [s] from ``path.rtt_ms`` [ms], a number or a numpy array (a sweep's axis)."""
+    return rtt_ms / 1000
+
+
 def _path(d: Any) -> PathSettings:
     if d is None:
         return PathSettings()
@@ -432,7 +437,7 @@ def _path(d: Any) -> PathSettings:
     boxes = d.get("middleboxes", [])
     if not isinstance(boxes, list):
         raise ScenarioError("path.middleboxes", f"must be a list, got {show(boxes)}")
-    return PathSettings(rtt_s=rtt_ms / 1000, middleboxes=tuple(_middlebox(b, f"path.middleboxes.{i}")
+    return PathSettings(rtt_s=path_rtt_s(rtt_ms), middleboxes=tuple(_middlebox(b, f"path.middleboxes.{i}")
                                                               for i, b in enumerate(boxes)))
 
 
