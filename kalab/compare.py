@@ -135,13 +135,63 @@ def load_measurements(directory) -> dict[str, dict]:
     return {f.stem: json.loads(f.read_text()) for f in sorted(Path(directory).glob("*.json"))}
 
 
-def report_table(measurements) -> str:
-    """Markdown table of every recorded measurement against the current model: one row per side that
-    died or whose fate differs.  ``measurements``: a directory of them (``data/measured``) or what
-    :func:`load_measurements` returns (``python -m kalab lab report`` and notebook 08 print it)."""
-    from .simulate import simulate
+def _ssh_sides(m: dict) -> dict[str, str]:
+    """``{side: "9.2"}`` for each ssh/sshd side of a measurement, the OpenSSH version it ran."""
+    out = {}
+    for side in ("client", "server"):
+        app = (m["scenario"].get(side) or {}).get("app") or {}
+        if app.get("kind") in ("ssh", "sshd"):
+            out[side] = str(app.get("version", "?"))
+    return out
+
+
+def openssh_build(m: dict) -> str | None:
+    """The OpenSSH build a measurement ran (``OpenSSH_10.0p2 Debian-7~bpo12+1``; ``ssh X, sshd Y``
+    when the two sides differ), or None for plain programs.  Older recordings name one version."""
+    sides = _ssh_sides(m)
+    if not sides:
+        return None
+    meta = (m.get("meta") or {}).get("openssh")
+    if isinstance(meta, dict):
+        builds = [meta.get(side) or f"OpenSSH {sides[side]}" for side in ("client", "server") if side in sides]
+        return builds[0] if len(set(builds)) == 1 else f"ssh {builds[0]}, sshd {builds[-1]}"
+    return f"OpenSSH_{meta}" if meta else "OpenSSH " + "/".join(sorted(set(sides.values())))
+
+
+def measured_openssh_versions(measurements) -> list[str]:
+    """The OpenSSH versions (``"9.2"``, ``"10.0"``) the recorded measurements ran, oldest first."""
     if not isinstance(measurements, Mapping):
         measurements = load_measurements(measurements)
+    found = {v for m in measurements.values() for v in _ssh_sides(m).values()}
+    return sorted(found, key=lambda v: tuple(int(x) if x.isdigit() else 0 for x in v.split(".")))
+
+
+def report_table(measurements) -> str:
+    """Markdown tables of every recorded measurement against the current model, one per OpenSSH
+    build (the scenarios without OpenSSH first): one row per side that died or whose fate differs.
+    ``measurements``: a directory of them (``data/measured``) or what :func:`load_measurements`
+    returns (``python -m kalab lab report`` and notebook 08 print it)."""
+    if not isinstance(measurements, Mapping):
+        measurements = load_measurements(measurements)
+    groups: dict[str | None, dict] = {}
+    for name, m in measurements.items():
+        groups.setdefault(openssh_build(m), {})[name] = m
+    order = sorted(groups, key=lambda b: (b is not None, _build_key(b)))
+    out = []
+    for build in order:
+        title = "**The kernel alone** (plain programs, no OpenSSH)" if build is None else \
+            f"**{build}** (ssh and sshd)"
+        out.append(title + "\n\n" + _table(groups[build]))
+    return "\n\n".join(out)
+
+
+def _build_key(build: str | None) -> tuple:
+    m = re.search(r"(\d+)\.(\d+)", build or "")
+    return (int(m.group(1)), int(m.group(2)), build) if m else (0, 0, build or "")
+
+
+def _table(measurements: Mapping) -> str:
+    from .simulate import simulate
     rows = ["| scenario | side | predicted | window [s] | measured [s] | diff [ms] | mechanism | wire |",
             "|---|---|---|---|---|---|---|---|"]
     for name, m in measurements.items():
