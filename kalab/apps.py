@@ -181,14 +181,14 @@ class SshClient(App):
             return
         self.w.log(self.side, "ssh", "connect_timeout", f"ConnectTimeout={self.settings.connect_timeout_s:g}")
         self.w.death(self.side, "ssh.connect_timeout",
-                     f"ssh: connect to host {self.server_host} port 22: Connection timed out", 255)
+                     f"ssh: connect to host {self.server_host} port 22: Connection timed out", ssh_alive.EXIT_CODE)
         self._exit()
 
     def on_error(self, errno: str, by: str) -> None:
         ep = self.h.endpoint
         if by == "tcp.syn_timeout" or (ep is not None and ep.connect_stamp is not None and not self.started):
             text = f"ssh: connect to host {self.server_host} port 22: {STRERROR.get(errno, errno)}"
-            self.w.death(self.side, by, text, 255)
+            self.w.death(self.side, by, text, ssh_alive.EXIT_CODE)
             self.running = False
             self.w.cancel_app_timers(self.h)
             return
@@ -206,10 +206,10 @@ class SshClient(App):
         return f"Read from remote host {self.server_host}: {STRERROR.get(errno, errno)}"
 
     def eof_exit_code(self) -> int:
-        return 255
+        return ssh_alive.EXIT_CODE
 
     def error_exit_code(self) -> int:
-        return 255
+        return ssh_alive.EXIT_CODE
 
 
 class Sshd(App):
@@ -294,7 +294,7 @@ class Sshd(App):
         return f"Read error from remote host {self.remote}: {STRERROR.get(errno, errno)}"
 
     def error_exit_code(self) -> int:
-        return 255
+        return sshd_alive.EXIT_CODE
 
 
 APPS = {"plain": App, "ssh": SshClient, "sshd": Sshd, "telnet": Telnet, "telnetd": Telnetd}

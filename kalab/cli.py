@@ -12,6 +12,7 @@ from pathlib import Path
 from .errors import ScenarioError
 from .explain import report
 from .scenario import load, load_file
+from .settings import DEFAULT_OPENSSH, version_text
 from .simulate import simulate
 
 
@@ -69,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--side", choices=["client", "server", "both"], default="both", help="who must notice")
     rc.add_argument("--max-probes-per-hour", type=float, metavar="N", help="at most N probes per idle hour per side")
     rc.add_argument("--rtt-ms", type=float, default=50.0, help="round-trip time of the path [ms] (default 50)")
-    rc.add_argument("--sshd-version", default="9.6", help="OpenSSH server version (9.2-9.4 probe every 2 intervals)")
+    rc.add_argument("--sshd-version", default=version_text(DEFAULT_OPENSSH),
+                    help="OpenSSH server version (9.2-9.4 probe every 2 intervals)")
     rc.add_argument("--json", action="store_true", help="print the recommendations as JSON")
     li = sub.add_parser("links", help="Binder and course-hub links to notebook 00 where this repository is published")
     li.add_argument("repo_url", nargs="?", metavar="REPO_URL",

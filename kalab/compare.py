@@ -21,7 +21,6 @@ MODEL_TO_WIRE = {"keepalive_probe": "keepalive_probe", "keepalive_ack": "keepali
                  "syn_retransmit": "syn_retransmit", "fin_sent": "fin_sent", "rst_sent": "rst_sent",
                  "data_sent": "data_sent", "middlebox_rst": "middlebox_rst",
                  "time_wait": "time_wait", "time_wait_end": "time_wait_end"}
-WIRE_KINDS = set(MODEL_TO_WIRE.values())
 DEFAULT_TOLERANCE_S = 0.020
 
 

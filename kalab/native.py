@@ -18,6 +18,7 @@ import numpy as np
 
 from .mechanisms import tcp_keepalive as ka
 from .mechanisms import tcp_retransmit as rt
+from .mechanisms import time_wait as tw
 from .units import UNIT_SECONDS
 
 INT_MAX = 2**31 - 1
@@ -86,7 +87,7 @@ LINUX_SOCKET = {k.name: k for k in [
     _k("TCP_KEEPCNT", "keepalive_count", "count", 1, ka.MAX_TCP_KEEPCNT, "MAX_TCP_KEEPCNT"),
     _k("TCP_USER_TIMEOUT", "user_timeout_s", "ms", 0, INT_MAX, "do_tcp_setsockopt: val < 0 is EINVAL"),
     _k("TCP_SYNCNT", "syn_retries", "count", 1, rt.MAX_TCP_SYNCNT, "MAX_TCP_SYNCNT"),
-    _k("TCP_LINGER2", "fin_timeout_s", "s", 1, 120, "TCP_FIN_TIMEOUT_MAX 120 s"),
+    _k("TCP_LINGER2", "fin_timeout_s", "s", 1, tw.TCP_FIN_TIMEOUT_MAX_S, "TCP_FIN_TIMEOUT_MAX 120 s"),
     _k("TCP_RTO_MAX_MS", "rto_max_s", "ms", 1000, 120000, "kernels >= 6.15", since=rt.RTO_MAX_MS_SINCE),
 ]}
 

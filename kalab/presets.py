@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from .mechanisms import tcp_retransmit as rt
 from .mechanisms import time_wait as tw
-from .settings import TcpSettings
+from .settings import DEFAULT_KERNEL, TcpSettings
 
 #: Linux: include/net/tcp.h defaults (docs/mechanisms.md).
 LINUX = TcpSettings()
@@ -58,7 +58,7 @@ UNVERIFIED = {
 }
 
 
-def os_defaults(os: str, kernel: tuple[int, int] = (6, 18)) -> TcpSettings:
+def os_defaults(os: str, kernel: tuple[int, int] = DEFAULT_KERNEL) -> TcpSettings:
     """Fresh-socket TCP settings for ``os``; Linux depends on the kernel version."""
     base = BY_OS[os]
     if os == "linux" and kernel < rt.SYN_LINEAR_SINCE:

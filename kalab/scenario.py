@@ -23,6 +23,7 @@ from . import native
 from .errors import ScenarioError, show, unknown_key
 from .inputs import MAX_SCENARIO_BYTES, check_tree, parse_json, read_regular_file
 from .mechanisms import middlebox as mb
+from .mechanisms import ssh_alive, sshd_alive
 from .mechanisms import telnetd as telnetd_flags
 from .presets import os_defaults
 from .settings import (APP_KINDS, DEFAULT_HZ, DEFAULT_KERNEL, DEFAULT_OPENSSH, OS_NAMES, AppSettings,
@@ -279,7 +280,7 @@ def _app(d: Any, path: str, os_name: str) -> AppSettings:
         return AppSettings()
     _check_keys(d, path, APP_KEYS)
     kind = _choice(d.get("kind", "plain"), f"{path}.kind", APP_KINDS)
-    version = (9, 6)
+    version = DEFAULT_OPENSSH
     if "version" in d:
         if kind not in ("ssh", "sshd"):
             raise ScenarioError(f"{path}.version", f"only ssh and sshd have a modelled version, not {kind!r}")
@@ -348,8 +349,8 @@ def _app(d: Any, path: str, os_name: str) -> AppSettings:
             fields.update(tcp_keepalive=tk.enabled, keepalive_idle_s=tk.idle_s,
                           keepalive_intvl_s=tk.interval_s, keepalive_count=tk.count)
         fields["flags"] = tuple(flags)
-    if kind in ("ssh", "sshd"):
-        fields.setdefault("tcp_keepalive", True)
+    if kind in ("ssh", "sshd"):       # ssh and sshd set SO_KEEPALIVE themselves (TCPKeepAlive)
+        fields.setdefault("tcp_keepalive", (ssh_alive if kind == "ssh" else sshd_alive).TCP_KEEPALIVE_DEFAULT)
     if kind == "telnetd":
         fields.setdefault("tcp_keepalive", True)
     return AppSettings(kind=kind, version=version, options=tuple(given), **fields)
@@ -359,7 +360,7 @@ def _host(d: Any, role: str, warnings: list[str]) -> HostSettings:
     path = role
     _check_keys(d, path, HOST_KEYS)
     os_name = _choice(d.get("os", "linux"), f"{path}.os", OS_NAMES)
-    kernel = (6, 18)
+    kernel = DEFAULT_KERNEL
     if "kernel" in d:
         if os_name != "linux":
             raise ScenarioError(f"{path}.kernel", f"is a Linux setting; os is {os_name!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .mechanisms import ssh_alive, sshd_alive
 from .mechanisms import tcp_keepalive as ka
 from .mechanisms import tcp_retransmit as rt
 from .mechanisms import time_wait as tw
@@ -17,8 +18,15 @@ from .units import DEFAULT_HZ
 
 OS_NAMES = ("linux", "macos", "freebsd", "windows", "solaris", "sco-openserver")
 APP_KINDS = ("plain", "ssh", "sshd", "telnet", "telnetd")
-DEFAULT_KERNEL = "6.18"
-DEFAULT_OPENSSH = "9.6"
+#: The Linux kernel of a host whose scenario does not say (the lab's: docs/lab.md).
+DEFAULT_KERNEL = (6, 18)
+#: The OpenSSH version of ssh and sshd when the scenario does not say.
+DEFAULT_OPENSSH = (9, 6)
+
+
+def version_text(version: tuple[int, int]) -> str:
+    """A ``(major, minor)`` version as it is written in a scenario and on the command line: ``"9.6"``."""
+    return f"{version[0]}.{version[1]}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +66,11 @@ class TcpSettings:
     time_wait_unverified: bool = False
 
 
+#: ssh's ServerAlive* and sshd's ClientAlive* share AppSettings' fields: their defaults agree (off, 3).
+assert (ssh_alive.SERVER_ALIVE_INTERVAL_DEFAULT_S, ssh_alive.SERVER_ALIVE_COUNT_MAX_DEFAULT) == \
+    (sshd_alive.CLIENT_ALIVE_INTERVAL_DEFAULT_S, sshd_alive.CLIENT_ALIVE_COUNT_MAX_DEFAULT)
+
+
 @dataclass(frozen=True, kw_only=True)
 class AppSettings:
     """The application holding the socket, with its own timers [s].
@@ -67,10 +80,10 @@ class AppSettings:
     """
 
     kind: str = "plain"
-    version: tuple[int, int] = (9, 6)
+    version: tuple[int, int] = DEFAULT_OPENSSH
     tcp_keepalive: bool | None = None          # ssh/sshd TCPKeepAlive; telnetd: not -n
-    alive_interval_s: int = 0                 # ServerAliveInterval / ClientAliveInterval
-    alive_count_max: int = 3                  # ServerAliveCountMax / ClientAliveCountMax
+    alive_interval_s: int = ssh_alive.SERVER_ALIVE_INTERVAL_DEFAULT_S     # ServerAliveInterval / ClientAliveInterval
+    alive_count_max: int = ssh_alive.SERVER_ALIVE_COUNT_MAX_DEFAULT       # ServerAliveCountMax / ClientAliveCountMax
     connect_timeout_s: float = 0.0            # ssh ConnectTimeout (0 = none)
     keepalive_idle_s: float | None = None     # SCO telnetd -k
     keepalive_intvl_s: float | None = None    # SCO telnetd -K
@@ -85,7 +98,7 @@ class HostSettings:
 
     role: str                                  # "client" or "server"
     os: str = "linux"
-    kernel: tuple[int, int] = (6, 18)
+    kernel: tuple[int, int] = DEFAULT_KERNEL
     hz: int = DEFAULT_HZ
     monotime_phase_s: float = 0.0              # fractional second of CLOCK_BOOTTIME at t=0
     srtt_s: float | None = None                # the kernel's smoothed RTT, held constant (None: the path RTT)

@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from .explain import verdict
 from .plot import timeline_spec
 from .scenario import load, split_key, with_value
+from .settings import version_text
 from .simulate import simulate
 from .units import format_duration
 
@@ -110,12 +110,11 @@ def effective_value(source: Mapping, key: str) -> Any:
     if parts[0] in ("client", "server") and len(parts) == 2:
         host = sc.host(parts[0])
         if parts[1] == "kernel":
-            return f"{host.kernel[0]}.{host.kernel[1]}"
+            return version_text(host.kernel)
         if parts[1] in ("os", "hz", "monotime_phase_s"):
             return getattr(host, str(parts[1]))
     if parts[0] in ("client", "server") and len(parts) == 3 and parts[1] == "app" and parts[2] == "version":
-        v = sc.host(parts[0]).app.version
-        return f"{v[0]}.{v[1]}"
+        return version_text(sc.host(parts[0]).app.version)
     if parts[0] in ("client", "server") and len(parts) >= 3:
         host = sc.host(parts[0])
         name = str(parts[-1])
@@ -175,9 +174,6 @@ class Explorer:
             sc = with_value(sc, k, v)
         return sc
 
-    def _verdict(self) -> str:
-        return verdict(self.result)
-
     def _title(self) -> str:
         return self.title or self.base.get("name") or "timeline"
 
@@ -233,9 +229,6 @@ class Explorer:
         self.fig.spec = timeline_spec(self.result, title=self._title())
         self.verdict.value = self._verdict_html()
         self.last_update_s = time.perf_counter() - t0
-
-    def death_at(self, side: str) -> float | None:
-        return self.result.side(side).at_s
 
     def _repr_mimebundle_(self, **kwargs):
         return static_bundle(self.widget, [self.fig.spec], self.verdict_lines())

@@ -27,6 +27,7 @@ SERVER_ALIVE_COUNT_MAX_DEFAULT = 3
 TCP_KEEPALIVE_DEFAULT = True
 #: Bytes on the wire of one keepalive@openssh.com request or its reply (order of magnitude; any size works).
 ALIVE_PACKET_BYTES = 52
+#: ssh exits 255 on every error: a timeout, a lost or refused connection (ssh(1) EXIT STATUS).
 EXIT_CODE = 255
 
 

@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
+#: sshd_config(5) defaults (``servconf.c:fill_default_server_options``).
 CLIENT_ALIVE_INTERVAL_DEFAULT_S = 0
 CLIENT_ALIVE_COUNT_MAX_DEFAULT = 3
+TCP_KEEPALIVE_DEFAULT = True
+#: sshd's session process exits 255 when it ends the session on an error or a timeout.
 EXIT_CODE = 255
 
 #: 9.2 (d478cdc7a) made the due-check strict; 9.5 (9d7193a83) fixed it.

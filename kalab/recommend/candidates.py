@@ -37,7 +37,7 @@ def _keepalive_candidates(goal: Goal, mech: str):
         return []
     for intvl in range(1, int(d) + 1):
         cnt = max(1, math.ceil((o + margin) / intvl) + 1) if o > 0 else 3
-        if cnt > 127 or cnt * intvl >= d:
+        if cnt > ka.MAX_TCP_KEEPCNT or cnt * intvl >= d:
             continue
         # The largest idle whose death plus timer-wheel slack fits: start below it, then step down.
         idle = int(d - cnt * intvl - cnt * timer_slack_s(intvl, HZ))

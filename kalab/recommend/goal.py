@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from ..mechanisms import sshd_alive
-from ..settings import DEFAULT_HZ
+from ..settings import DEFAULT_HZ, DEFAULT_OPENSSH, version_text
 
 if TYPE_CHECKING:
     from .search import Recommendation
@@ -40,7 +40,7 @@ class Goal:
     side: str = "both"
     max_probes_per_hour: float | None = None
     rtt_ms: float = 50.0
-    sshd_version: str = "9.6"
+    sshd_version: str = version_text(DEFAULT_OPENSSH)
 
     def sides(self) -> tuple[str, ...]:
         return ("client", "server") if self.side == "both" else (self.side,)
