@@ -28,10 +28,10 @@ import datetime as _dt
 import json
 import platform
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..scenario import Scenario
-from .host import kernel_hz, openssh_version
+from .host import kernel_hz
 from .netns import CLIENT_ADDR, SERVER_ADDR
 from .pcap import Packet, classify, seq_before
 
@@ -40,7 +40,11 @@ WIRE_LAYER = {"keepalive_probe": "tcp", "keepalive_ack": "tcp", "retransmit": "t
               "syn_retransmit": "tcp", "fin": "tcp", "rst": "tcp", "data": "tcp"}
 WIRE_KIND = {"syn": "syn_sent", "fin": "fin_sent", "rst": "rst_sent", "data": "data_sent"}
 
+#: ssh(1) prints the same line whether ConnectTimeout or the kernel's SYN retries gave up
+#: (``timeout_connect``, misc.c, returns ETIMEDOUT for both): :func:`_ssh_end` tells them apart.
+SSH_CONNECT_FAILED = re.compile(r"ssh: connect to host \S+ port \d+: (.*)")
 SSH_PATTERNS = [
+    (SSH_CONNECT_FAILED, "ssh.connect"),
     (re.compile(r"Timeout, server \S+ not responding"), "ssh.server_alive"),
     (re.compile(r"Connection to \S+ closed by remote host"), "tcp.fin_received"),
     (re.compile(r"Connection reset|Broken pipe"), "tcp.reset_received"),
@@ -78,6 +82,8 @@ class Observation:
     #: Each side's smoothed RTT [ms] (``ss -ti``) at the first cut, else at t = 0; empty for a
     #: scenario that starts with connect() (no connection to read).
     srtt_ms: dict[str, float | None]
+    #: Each ssh/sshd side's exact OpenSSH build (``OpenSSH_10.0p2 Debian-7~bpo12+1``); empty for plain.
+    openssh: dict[str, str] = field(default_factory=dict)
 
     @property
     def ssh(self) -> bool:
@@ -118,6 +124,13 @@ def _anchored(obs: Observation) -> tuple[float, float, float, list[dict]]:
     """``(t0, real_at_t0, phase, extra server traffic)``: the readings as taken, or, for ssh, moved
     to the client's last set-up data (:func:`ssh_setup_anchor`)."""
     t0, real_at_t0, phase = obs.t0, obs.real_at_t0, obs.phase
+    if obs.ssh and obs.scenario.start == "connect":
+        # t = 0 is the client's connect(): its first SYN (the model's SYN at t = 0).
+        syns = [pk.ts for i, pk in obs.packets if i == "rc" and pk.src == CLIENT_ADDR and pk.syn]
+        if syns:
+            shift = real_at_t0 - min(syns)
+            return t0 - shift, min(syns), (phase - shift) % 1.0, []
+        return t0, real_at_t0, phase, []
     if obs.ssh:
         anchor = ssh_setup_anchor(obs.packets, real_at_t0)
         if anchor is not None:
@@ -194,8 +207,11 @@ def _program_end(lines, side: str, t0: float, wire: _Wire, socket: dict) -> dict
     return None
 
 
-def _ssh_end(lines, side: str, t0: float, wire: _Wire, socket: dict) -> dict | None:
-    """How ssh (client) or sshd (server) ended, from the first of its log lines that says so."""
+def _ssh_end(lines, side: str, t0: float, wire: _Wire, socket: dict, connect_timeout_s: float = 0.0) -> dict | None:
+    """How ssh (client) or sshd (server) ended, from the first of its log lines that says so.
+
+    A failed connect: ``ConnectTimeout`` when the error came within 0.5 s of its deadline (ssh's
+    line is the same either way), else the kernel's SYN retries."""
     who = "client-err" if side == "client" else "server-err"
     patterns = SSH_PATTERNS if side == "client" else SSHD_PATTERNS
     for t, w, line in lines:
@@ -204,7 +220,12 @@ def _ssh_end(lines, side: str, t0: float, wire: _Wire, socket: dict) -> dict | N
         for rx, by in patterns:
             if rx.search(line):
                 ts = t - t0
-                if by == "tcp.timeout":
+                if by == "ssh.connect":
+                    timed_out = "timed out" in rx.search(line).group(1)
+                    by = "ssh.connect_timeout" if timed_out and connect_timeout_s > 0 and \
+                        abs(ts - connect_timeout_s) < 0.5 else "tcp.syn_timeout" if timed_out else \
+                        wire.reset_by(side, ts) if "refused" in line else "unknown"
+                elif by == "tcp.timeout":
                     by = wire.timeout_by(socket, side, ts)
                 elif by == "tcp.reset_received":
                     by = wire.reset_by(side, ts)
@@ -245,7 +266,7 @@ def measure(obs: Observation) -> dict:
         other = "server" if side == "client" else "client"
         if res[side]["fate"] is None:
             res[side]["fate"] = "half_open" if res[other]["fate"] == "died" else "alive"
-    if sc.start == "connect" and res["client"]["by"] == "tcp.syn_timeout" and \
+    if sc.start == "connect" and res["client"]["by"] in ("tcp.syn_timeout", "ssh.connect_timeout") and \
             not any(s == "server" for _, s, _ in wire.segments):
         res["server"]["fate"] = "none"
     events.sort(key=lambda e: (e["t_s"], e["side"]))
@@ -260,7 +281,8 @@ def measure(obs: Observation) -> dict:
         # What the lab watched beyond the wire: TIME_WAIT only where its own program closed.
         "watched": {"time_wait": sorted({t.side for t in sc.traffic if t.close and not ssh})},
         "scenario": _as_run(obs.source, fault_log, extra_traffic, phase, obs.srtt_ms),
-        "meta": {"kernel": platform.release(), "hz": kernel_hz(), "openssh": openssh_version(),
+        # The exact OpenSSH build of each ssh/sshd side (None for plain programs).
+        "meta": {"kernel": platform.release(), "hz": kernel_hz(), "openssh": dict(obs.openssh) or None,
                  "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                  "python": platform.python_version(), "tool": "kalab.lab"},
     }
@@ -295,9 +317,10 @@ def _side_end(side: str, obs: Observation, t0: float, wire: _Wire, crash: dict, 
             w == "host_crash" and d["side"] == side for _, w, d in fault_log) else "reboot"))
     elif side in killed:
         r.update(fate="died", at_s=killed[side], by="app.exit", sees="killed (SIGKILL)", exit_code=137)
+    elif obs.ssh:
+        r.update(_ssh_end(obs.lines, side, t0, wire, {}, obs.scenario.host(side).app.connect_timeout_s) or {})
     else:
-        end = _ssh_end if obs.ssh else _program_end
-        r.update(end(obs.lines, side, t0, wire, obs.source[side].get("socket") or {}) or {})
+        r.update(_program_end(obs.lines, side, t0, wire, obs.source[side].get("socket") or {}) or {})
     return r
 
 

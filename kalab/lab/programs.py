@@ -3,11 +3,15 @@
 * Plain: the socket program of :mod:`kalab.lab.sockprog` on each side, told its socket options at
   start and its schedule (what to send when, what to answer, when to close) once t = 0 is known;
   it reports every event as a JSON line stamped with ``CLOCK_MONOTONIC``.
-* ssh: Debian's ``sshd`` (``-D -e``: in the foreground, its log on stderr; sshd(8)) and ``ssh``
-  with throw-away ed25519 keys and a config of their own (no PAM, no known_hosts, ``BatchMode``;
-  ssh_config(5), sshd_config(5)); the scenario's ``app.options`` are passed as ``-o``/config lines.
-  The session runs ``echo kalab-ready; exec sleep ...``: the ready line marks the session set up,
-  and the session stays idle, so only alive messages cross it.
+* ssh: ``sshd`` (``-D -e``: in the foreground, its log on stderr; sshd(8)) and ``ssh`` of the
+  OpenSSH build each side's ``app.version`` names (:func:`kalab.lab.host.openssh_builds`: Debian's
+  9.2p1, or 10.0p2 unpacked in ``.lab/``, whose sshd is pointed at its own ``sshd-session`` and
+  ``sshd-auth`` by ``SshdSessionPath``/``SshdAuthPath``), with throw-away ed25519 keys and a config
+  of their own (no PAM, no known_hosts, ``BatchMode``; ssh_config(5), sshd_config(5)); the
+  scenario's ``app.options`` are passed as ``-o``/config lines.  The session runs ``echo
+  kalab-ready; exec sleep ...``: the ready line marks the session set up, and the session stays
+  idle, so only alive messages cross it.  A scenario that starts with ``connect`` starts ssh
+  towards a cut path (ConnectTimeout, the SYN retries): no session, no ready line.
 
 What they write is read by :class:`kalab.lab.lines.Lines`.
 """
@@ -20,6 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .host import OpenSSHBuild
 from .lines import Lines
 from .netns import SERVER_ADDR, Topology, sh
 
@@ -75,8 +80,8 @@ def send_plans(procs: dict, sc, t0: float, horizon: float) -> None:
 
 # ---------------------------------------------------------------- ssh
 
-def start_ssh(topo: Topology, src: dict, work: Path, lines: Lines) -> dict[str, subprocess.Popen]:
-    """sshd in the server's namespace (waited for until it listens), then ssh from the client's."""
+def start_sshd(topo: Topology, src: dict, work: Path, lines: Lines, build: OpenSSHBuild) -> subprocess.Popen:
+    """sshd of ``build`` in the server's namespace, waited for until it listens."""
     for name in ("hostkey", "userkey"):
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / name))
     (work / "authorized_keys").write_text((work / "userkey.pub").read_text())
@@ -84,35 +89,59 @@ def start_ssh(topo: Topology, src: dict, work: Path, lines: Lines) -> dict[str, 
     server_opts = dict(src["server"].get("app", {}).get("options", {}) or {})
     cfg = [f"ListenAddress {SERVER_ADDR}", f"Port {SSH_PORT}", f"HostKey {work / 'hostkey'}", "PidFile none",
            "UsePAM no", "PermitRootLogin yes", "StrictModes no", f"AuthorizedKeysFile {work / 'authorized_keys'}",
-           "PasswordAuthentication no", "KbdInteractiveAuthentication no", "LogLevel INFO"]
+           "PasswordAuthentication no", "KbdInteractiveAuthentication no", "LogLevel VERBOSE"]
+    # An unpacked OpenSSH >= 9.8 runs its own session and auth helpers, not the system's.
+    if build.sshd_session:
+        cfg.append(f"SshdSessionPath {build.sshd_session}")
+    if build.sshd_auth:
+        cfg.append(f"SshdAuthPath {build.sshd_auth}")
     cfg += [f"{k} {v}" for k, v in server_opts.items()]
     (work / "sshd_config").write_text("\n".join(cfg) + "\n")
-    sshd = topo.popen("server", ["/usr/sbin/sshd", "-D", "-e", "-f", str(work / "sshd_config")],
+    sshd = topo.popen("server", [build.sshd, "-D", "-e", "-f", str(work / "sshd_config")],
                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     lines.add(sshd.stderr, "server-err")
     lines.wait_for("server-err", "Server listening on", 10)
+    return sshd
+
+
+def start_ssh_client(topo: Topology, src: dict, work: Path, lines: Lines, build: OpenSSHBuild) -> subprocess.Popen:
+    """ssh of ``build`` from the client's namespace, running the idle session's command."""
     opts = []
     for k, v in (src["client"].get("app", {}).get("options", {}) or {}).items():
         opts += ["-o", f"{k}={v}"]
-    ssh = topo.popen("client", ["ssh", "-F", "/dev/null", "-T", "-i", str(work / "userkey"),
+    ssh = topo.popen("client", [build.ssh, "-F", "/dev/null", "-T", "-i", str(work / "userkey"),
                                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                                 "-o", "BatchMode=yes", "-o", "LogLevel=INFO", *opts,
                                 f"root@{SERVER_ADDR}", "echo kalab-ready; exec sleep 100000"],
                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines.add(ssh.stdout, "client-out")
     lines.add(ssh.stderr, "client-err")
-    return {"client": ssh, "server": sshd}
+    return ssh
 
 
 # ---------------------------------------------------------------- the end
 
+#: sshd's lines that end the session (sshd(8) logs them as the session process exits; the
+#: listening ``sshd -D`` itself stays): the server side's end of an ssh run.
+SSHD_SESSION_END = ("Timeout, client not responding", "Connection closed by", "Connection reset by",
+                    "Read error from remote host", "Disconnected from", "Connection timed out",
+                    "Broken pipe", "Received disconnect from")
+
+
 def all_settled(procs: dict, lines: Lines, sc, ssh: bool) -> bool:
-    """Both ends are finished (exited or reported their end) -- nothing more to see."""
+    """Every side has reached its end -- its program exited or reported its end (sshd: the session's
+    last log line) -- so there is nothing more to see; a side still holding its connection (alive or
+    half-open) keeps the run going until ``until_s``."""
     done = 0
     for side in ("client", "server"):
         p = procs.get(side)
         if p is None or p.poll() is not None:
             done += 1
+        elif ssh and side == "server" and any(w == "server-err" and any(x in l for x in SSHD_SESSION_END)
+                                              for _, w, l in lines.lines):
+            done += 1
+        elif ssh and side == "server" and sc.start == "connect":
+            done += 1   # no session ever reached sshd: it has nothing to end
         elif not ssh and any(w == side and '"closed"' in l for _, w, l in lines.lines) and \
                 not any(t.close and t.side == side for t in sc.traffic):
             done += 1

@@ -4,13 +4,14 @@
 has admitted it, runs it: the topology (:mod:`kalab.lab.netns`: client, router and server
 namespaces; per-namespace sysctls), the router's cut and NAT (:mod:`kalab.lab.router`), the
 capture (:mod:`kalab.lab.capture`), the programs (:mod:`kalab.lab.programs`: the socket program
-or Debian's ``sshd``/``ssh``), then the faults in time order while reading what the programs say,
-until both ends are done or the observation is over.  It interprets nothing: what it read goes, as
+or ``sshd``/``ssh`` of the OpenSSH build each side's ``app.version`` names), then the faults in time
+order while reading what the programs say, until every side has reached its end or ``until_s``.  It interprets nothing: what it read goes, as
 an :class:`~kalab.lab.measure.Observation`, to :func:`~kalab.lab.measure.measure`, which returns
 the result contract plus the wire schedule and metadata.  Root only.
 
 Time: t = 0 is when the connection is established -- the client's ``connect()`` returning (or its
-start, for a scenario that starts with ``connect``), or the ssh session's ready line; the runner
+start, for a scenario that starts with ``connect``: for ssh, its first SYN on the wire), or the ssh
+session's ready line; the runner
 reads CLOCK_MONOTONIC, CLOCK_REALTIME and CLOCK_BOOTTIME together then, so that the measurement
 can map program reports and capture times onto t (see :mod:`kalab.lab.measure`).
 """
@@ -28,9 +29,11 @@ from .capture import Capture, srtt_ms
 from .lines import Lines
 from .measure import Observation, measure
 from .netns import LabStopped, Topology
-from .programs import PLAIN_PORT, SSH_PORT, all_settled, reported_t, send_plans, start_plain, start_ssh
+from .host import openssh_builds
+from .programs import (PLAIN_PORT, SSH_PORT, all_settled, reported_t, send_plans, start_plain, start_ssh_client,
+                       start_sshd)
 from .router import CUTS, IFACES, Router, before_connect, iface_to, schedule
-from .supported import admit
+from .supported import admit, openssh_versions
 
 
 def run(scenario: dict, *, allow_long: bool = False, keep_dir: str | None = None, stop=None) -> dict:
@@ -41,22 +44,33 @@ def run(scenario: dict, *, allow_long: bool = False, keep_dir: str | None = None
     everything down -- as any exception or KeyboardInterrupt does (see :mod:`kalab.lab.netns`)."""
     src = copy.deepcopy(scenario)
     sc = load(src)
-    horizon = admit(src, ssh=sc.client.app.kind == "ssh", allow_long=allow_long)
+    ssh = sc.client.app.kind == "ssh"
+    horizon = admit(src, ssh=ssh, allow_long=allow_long)
+    builds = {}
+    if ssh:
+        # Each side's OpenSSH build; the scenario as run names the version even where none was given.
+        have = openssh_builds()
+        for side, v in openssh_versions(src, have).items():
+            src[side].setdefault("app", {})["version"] = v
+            builds[side] = have[v]
+        sc = load(src)
     if stop is not None and stop.is_set():
         raise LabStopped("stopped on request")
     work = Path(keep_dir or tempfile.mkdtemp(prefix="kalab-lab-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         with Topology() as topo:
-            return measure(_observe(topo, src, sc, horizon, work, stop))
+            return measure(_observe(topo, src, sc, horizon, work, stop, builds))
     finally:
         if keep_dir is None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _observe(topo: Topology, src: dict, sc, horizon: float, work: Path, stop=None) -> Observation:
-    """Build the scenario in ``topo``, play it for ``horizon`` seconds from t = 0, and end every
-    process in both hosts; return what was read."""
+def _observe(topo: Topology, src: dict, sc, horizon: float, work: Path, stop=None,
+             builds: dict | None = None) -> Observation:
+    """Build the scenario in ``topo``, play it for ``horizon`` seconds from t = 0 (less when every
+    side has reached its end), and end every process in both hosts; return what was read.
+    ``builds``: each ssh/sshd side's :class:`~kalab.lab.host.OpenSSHBuild`."""
     ssh = sc.client.app.kind == "ssh"
     port = SSH_PORT if ssh else PLAIN_PORT
     # Each new namespace starts from the compile-time defaults: set what the scenario says.
@@ -72,8 +86,15 @@ def _observe(topo: Topology, src: dict, sc, horizon: float, work: Path, stop=Non
 
     early = before_connect(sc)   # cuts made before the client connects: its first SYN is lost
     if ssh:
-        procs = start_ssh(topo, src, work, lines)
-        t0, _ = lines.wait_for("client-out", "kalab-ready", 20)
+        procs = {"server": start_sshd(topo, src, work, lines, builds["server"])}
+        for _ in early:
+            router.cut(True)
+        t_start = time.monotonic()
+        procs["client"] = start_ssh_client(topo, src, work, lines, builds["client"])
+        if sc.start == "connect":
+            t0 = t_start   # refined to the client's first SYN (measure.py)
+        else:
+            t0, _ = lines.wait_for("client-out", "kalab-ready", 20)
     else:
         procs = {"server": start_plain(topo, "server", src, lines)}
         lines.wait_for("server", '"listening"', 10)
@@ -128,4 +149,6 @@ def _observe(topo: Topology, src: dict, sc, horizon: float, work: Path, stop=Non
         topo.end_host(side)
     capture.stop()
     return Observation(scenario=sc, source=src, lines=lines.lines, packets=capture.packets(), faults=faults,
-                       t0=t0, real_at_t0=real_at_t0, phase=phase, end=end, srtt_ms=srtt)
+                       t0=t0, real_at_t0=real_at_t0, phase=phase, end=end, srtt_ms=srtt,
+                       openssh={side: b.ssh_build if side == "client" else b.build
+                                for side, b in (builds or {}).items()})

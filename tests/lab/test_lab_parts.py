@@ -26,13 +26,76 @@ def test_unsupported_scenarios_are_refused_with_a_reason(sc, fragment):
         check_supported(sc)
 
 
-def test_observation_covers_the_predicted_deaths_and_time_wait():
-    assert observation_s({"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 3, "TCP_KEEPINTVL": 1,
-                                                 "TCP_KEEPCNT": 3}}, "server": {},
-                          "faults": [{"kind": "link_down", "at_s": 1}], "until_s": 9}) == 9
+def test_observation_is_until_s_whatever_the_model_predicts():
+    """Issue 16: the lab watched until shortly after the model's predicted deaths, so a side that
+    outlived its prediction was reported half-open.  It watches until until_s (the run ends sooner
+    once every side has ended), so a wrong prediction shows up as a measured time."""
+    sshd = {"client": {"app": {"kind": "ssh"}}, "server": {"app": {"kind": "sshd", "version": "10.0", "options": {
+        "ClientAliveInterval": 2, "ClientAliveCountMax": 2}}}, "faults": [{"kind": "link_down", "at_s": 0.5}],
+        "until_s": 15}
+    assert simulate(sshd).server.latest_s < 7      # the model: 10.0 probes every I
+    assert observation_s(sshd) == 15               # watched anyway until until_s: 9.2 took 12 s
     tw = observation_s({"client": {}, "server": {}, "traffic": [{"at_s": 1, "from": "client", "close": True}],
                         "until_s": 100})
-    assert tw > 61
+    assert tw == 100
+
+
+def test_too_long_a_scenario_is_refused_up_front_naming_until_s(monkeypatch):
+    from kalab.lab import supported
+    monkeypatch.setattr(supported, "missing_requirements", lambda **kw: [])
+    with pytest.raises(LabError, match="until_s is 86400 s.*allow_long"):
+        supported.admit({"client": {"socket": {"SO_KEEPALIVE": 1}}, "server": {}}, ssh=False)
+    assert supported.admit({"client": {}, "server": {}, "until_s": 80}, ssh=False, allow_long=True) == 80
+
+
+def test_each_side_runs_the_openssh_build_its_version_names():
+    """"9.2" -> Debian's, "10.0" -> the backport; none given -> the system's; others refused with the list."""
+    from kalab.lab.host import OpenSSHBuild
+    from kalab.lab.supported import openssh_versions
+    builds = {"9.2": OpenSSHBuild("9.2", "OpenSSH_9.2p1 Debian-2+deb12u10", "OpenSSH_9.2p1 Debian-2+deb12u10",
+                                  "/usr/sbin/sshd", "/usr/bin/ssh"),
+              "10.0": OpenSSHBuild("10.0", "OpenSSH_10.0p2 Debian-7~bpo12+1", "OpenSSH_10.0p2 Debian-7~bpo12+1",
+                                   "/x/usr/sbin/sshd", "/x/usr/bin/ssh", "/x/sshd-session", "/x/sshd-auth")}
+    sc = {"client": {"app": {"kind": "ssh", "version": "10.0"}}, "server": {"app": {"kind": "sshd"}}}
+    assert openssh_versions(sc, builds) == {"client": "10.0", "server": "9.2"}
+    sc["server"]["app"]["version"] = "9.6"
+    with pytest.raises(LabError, match=r"server\.app\.version is '9\.6', but the lab has no OpenSSH 9\.6: "
+                                       r"it has 9\.2, 10\.0"):
+        openssh_versions(sc, builds)
+    assert openssh_versions({"client": {}, "server": {}}, builds) == {}
+
+
+def test_an_ssh_run_is_settled_when_ssh_exited_and_sshd_logged_the_sessions_end():
+    """The listening sshd never exits: its session's last log line is the server's end."""
+    from kalab.lab.programs import all_settled
+    from kalab.scenario import load
+
+    class Done:
+        def poll(self):
+            return 255
+
+    class Running:
+        def poll(self):
+            return None
+
+    class Lines:
+        lines = [(1.0, "server-err", "Accepted publickey for root from 192.0.2.2 port 5 ssh2")]
+    sc = load({"client": {"app": {"kind": "ssh"}}, "server": {"app": {"kind": "sshd"}}})
+    procs = {"client": Done(), "server": Running()}
+    assert not all_settled(procs, Lines, sc, ssh=True)           # sshd's session may still end later
+    Lines.lines.append((6.5, "server-err", "Timeout, client not responding from user root 192.0.2.2 port 5"))
+    assert all_settled(procs, Lines, sc, ssh=True)
+    assert not all_settled({"client": Running(), "server": Running()}, Lines, sc, ssh=True)   # half-open client
+
+
+def test_an_ssh_connect_timeout_is_told_from_the_kernels_syn_timeout():
+    """ssh prints the same line for both; ConnectTimeout when it came within 0.5 s of its deadline."""
+    from kalab.lab.measure import _ssh_end, _Wire
+    line = "ssh: connect to host 198.51.100.2 port 22: Connection timed out"
+    wire = _Wire([], [])
+    assert _ssh_end([(6.004, "client-err", line)], "client", 0.0, wire, {}, 6.0)["by"] == "ssh.connect_timeout"
+    assert _ssh_end([(7.1, "client-err", line)], "client", 0.0, wire, {}, 0.0)["by"] == "tcp.syn_timeout"
+    assert _ssh_end([(7.1, "client-err", line)], "client", 0.0, wire, {}, 30.0)["by"] == "tcp.syn_timeout"
 
 
 def _pkt(ts, src, dst, seq, ack, flags, length=0):

@@ -1,4 +1,6 @@
-"""The whole matrix, live on this machine's kernel and OpenSSH (root; runs in CI)."""
+"""The live matrix on this machine's kernel and OpenSSH builds (root; runs in CI): every scenario
+without OpenSSH, and one short ssh case per OpenSSH version (``kalab.lab.matrix.LIVE``); the other
+ssh/sshd scenarios are recorded in data/measured/ and replayed by test_recorded.py."""
 
 import os
 import subprocess
@@ -9,14 +11,15 @@ import pytest
 import kalab
 from kalab import lab
 from kalab.compare import summary_lines
-from kalab.lab.matrix import LONG, MATRIX
+from kalab.lab.host import WANTED_OPENSSH
+from kalab.lab.matrix import LIVE, LONG, MATRIX
 
 _results: dict = {}
 
 
 @pytest.fixture(scope="session")
 def live(lab_ready):
-    """Run every matrix scenario once, in parallel (unique namespaces per run)."""
+    """Run every live scenario once, in parallel (unique namespaces per run)."""
     if not _results:
         def one(name):
             try:
@@ -24,11 +27,11 @@ def live(lab_ready):
             except Exception as e:  # reported per scenario below
                 return name, e
         with ThreadPoolExecutor(8) as ex:
-            _results.update(ex.map(one, sorted(MATRIX)))
+            _results.update(ex.map(one, sorted(LIVE)))
     return _results
 
 
-@pytest.mark.parametrize("name", sorted(MATRIX))
+@pytest.mark.parametrize("name", sorted(LIVE))
 def test_live_measurement_agrees_with_the_model(live, name):
     m = live[name]
     if isinstance(m, Exception):
@@ -39,6 +42,30 @@ def test_live_measurement_agrees_with_the_model(live, name):
         assert s["same_fate"] and s["same_by"] and s["same_sees"], report
         assert s["inside_window"] in (True, None), report
     assert not [w for w in c["wire"] if w["inside"] is False], report
+
+
+def test_one_live_ssh_case_per_openssh_version_and_each_ran_its_build(live):
+    """Each OpenSSH version the lab has is measured live, and the result names that very build."""
+    by_version = {}
+    for name in LIVE:
+        app = MATRIX[name]["server"].get("app") or {}
+        if app.get("kind") == "sshd":
+            by_version.setdefault(app["version"], []).append(name)
+    assert sorted(by_version) == sorted(WANTED_OPENSSH) and all(len(v) == 1 for v in by_version.values())
+    for version, (name,) in by_version.items():
+        m = live[name]
+        if isinstance(m, Exception):
+            raise m
+        for side in ("client", "server"):
+            assert m["meta"]["openssh"][side].startswith(f"OpenSSH_{version}p"), m["meta"]
+            assert m["scenario"][side]["app"]["version"] == version
+
+
+def test_a_version_the_lab_has_no_build_of_is_refused_with_those_it_has(lab_ready):
+    sc = dict(MATRIX["ssh-serveralive-2-0"])
+    sc["server"] = {"app": {"kind": "sshd", "version": "9.6"}}
+    with pytest.raises(lab.LabError, match=r"no OpenSSH 9\.6: it has 9\.2, 10\.0"):
+        lab.run(sc)
 
 
 def test_runs_leave_no_namespace_behind(live):
