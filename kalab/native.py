@@ -76,7 +76,7 @@ LINUX_SYSCTL = {k.name: k for k in [
        "tcp_sk_init, kernels >= 6.5", since=rt.SYN_LINEAR_SINCE),
     _k("net.ipv4.tcp_orphan_retries", "orphan_retries", "count", 0, 255, "u8 sysctl; 0 means 8"),
     _k("net.ipv4.tcp_fin_timeout", "fin_timeout_s", "s", 1, INT_MAX // 1000, "TCP_FIN_TIMEOUT"),
-    _k("net.ipv4.tcp_rto_max_ms", "rto_max_s", "ms", 1000, 120000, "tcp_rto_max_ms, kernels >= 6.15",
+    _k("net.ipv4.tcp_rto_max_ms", "rto_max_s", "ms", 1000, rt.TCP_RTO_MAX_S * 1000, "tcp_rto_max_ms, kernels >= 6.15",
        since=rt.RTO_MAX_MS_SINCE),
     _k("net.ipv4.ip_local_port_range", "port_range", "ports", 1, 65535, "ip-sysctl.rst, default 32768 60999"),
 ]}
@@ -88,7 +88,7 @@ LINUX_SOCKET = {k.name: k for k in [
     _k("TCP_USER_TIMEOUT", "user_timeout_s", "ms", 0, INT_MAX, "do_tcp_setsockopt: val < 0 is EINVAL"),
     _k("TCP_SYNCNT", "syn_retries", "count", 1, rt.MAX_TCP_SYNCNT, "MAX_TCP_SYNCNT"),
     _k("TCP_LINGER2", "fin_timeout_s", "s", 1, tw.TCP_FIN_TIMEOUT_MAX_S, "TCP_FIN_TIMEOUT_MAX 120 s"),
-    _k("TCP_RTO_MAX_MS", "rto_max_s", "ms", 1000, 120000, "kernels >= 6.15", since=rt.RTO_MAX_MS_SINCE),
+    _k("TCP_RTO_MAX_MS", "rto_max_s", "ms", 1000, rt.TCP_RTO_MAX_S * 1000, "kernels >= 6.15", since=rt.RTO_MAX_MS_SINCE),
 ]}
 
 # ---------------------------------------------------------------- BSDs (docs/mechanisms.md)
