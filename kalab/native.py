@@ -13,6 +13,7 @@ tunables) or ``"socket"`` (per-socket options, which override the sysctls).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -173,8 +174,9 @@ TABLES: dict[str, dict[str, dict[str, NativeKey]]] = {
 SCOPES = ("socket", "sysctl")
 
 
-def setting_keys(os_name: str, field: str) -> list[tuple[str, NativeKey]]:
+@lru_cache(maxsize=None)
+def setting_keys(os_name: str, field: str) -> tuple[tuple[str, NativeKey], ...]:
     """The native settings of ``os_name`` that set :class:`~kalab.settings.TcpSettings` ``field``, as
     (scope, key), the winning one first (:data:`SCOPES`)."""
     tables = TABLES[os_name]
-    return [(scope, k) for scope in SCOPES for k in tables[scope].values() if k.field == field]
+    return tuple((scope, k) for scope in SCOPES for k in tables[scope].values() if k.field == field)
