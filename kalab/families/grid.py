@@ -1,0 +1,204 @@
+"""What every sweep family shares: the block's values, the ``by``/``fate`` codes, a side's fields.
+
+A family (:class:`Family`) sees a *block* of the grid: ``cols``, each swept key's values shaped to
+broadcast over the block, beside the base scenario -- as a dict (``base``) and loaded
+(:class:`~kalab.scenario.Scenario`).  Every value a family reads comes from here: an axis, or the
+value the loader made of the scenario (:func:`per_point`, :func:`tcp_setting`), never the raw
+dict.  Its answer, per side, is four arrays (:func:`side_fields`, :func:`finish`): ``fate`` and
+``by`` as small codes (:data:`FATE_CODES`, :data:`BY_CODES`), ``at_s`` and ``latest_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .. import native
+from ..result import BY, FATES
+from ..scenario import Scenario, path_rtt_s, split_key
+
+BY_CODES = [None] + sorted(BY)
+FATE_CODES = list(FATES)
+#: Times closer than this to a tie between two events are left to the simulator (event order decides).
+TIE_S = 1e-6
+
+
+def by_code(name: str | None) -> np.uint8:
+    return np.uint8(BY_CODES.index(name))
+
+
+def fate_code(name: str) -> np.uint8:
+    return np.uint8(FATE_CODES.index(name))
+
+
+@dataclass(frozen=True)
+class Family:
+    """A closed form: ``matches(scenario, axis_keys)`` and ``block(base, cols, scenario, dest=None)``."""
+
+    name: str
+    matches: Callable[[Scenario, set], bool]
+    block: Callable[..., tuple[np.ndarray, dict]]
+
+
+def lookup(source: Mapping, key: str):
+    """The value at a dotted key of a scenario dict, or None when it is not there."""
+    node: Any = source
+    for p in split_key(key):
+        try:
+            node = node[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def per_point(cols: dict, key: str, loaded) -> np.ndarray:
+    """``key``'s values over the block: its axis (shaped to broadcast), else ``loaded``, the value of
+    the loaded scenario -- converted and checked by :mod:`kalab.scenario`, never read raw here."""
+    return np.asarray(cols[key] if key in cols else loaded, dtype=float)
+
+
+def tcp_setting(base: Mapping, cols: dict, sc: Scenario, side: str, field: str) -> np.ndarray:
+    """``side``'s effective :class:`~kalab.settings.TcpSettings` ``field`` over the block [s, or a count].
+
+    The native settings that set it (:func:`kalab.native.setting_keys`: the socket option, then the
+    sysctl) are looked at in that order: the first that is an axis gives the values, converted to
+    seconds as the loader does (:meth:`kalab.native.NativeKey.to_internal`); one set in the base
+    scenario wins over the rest, and then -- as when none is given -- the loaded value holds.
+    """
+    host = sc.host(side)
+    for scope, key in native.setting_keys(host.os, field):
+        dotted = f"{side}.{scope}.{key.name}"
+        if dotted in cols:
+            return key.to_internal(np.asarray(cols[dotted], dtype=float))
+        if lookup(base, dotted) is not None:
+            break
+    return np.asarray(getattr(host.tcp, field), dtype=float)
+
+
+#: The TcpSettings fields of the Linux keepalive rule, as :func:`keepalive_settings` returns them.
+KEEPALIVE_FIELDS = ("keepalive_idle_s", "keepalive_intvl_s", "keepalive_count", "user_timeout_s")
+
+
+def keepalive_settings(base: Mapping, cols: dict, sc: Scenario, side: str) -> tuple[np.ndarray, ...]:
+    """``side``'s effective (keepidle [s], keepintvl [s], probes, TCP_USER_TIMEOUT [s]) over the block."""
+    return tuple(tcp_setting(base, cols, sc, side, f) for f in KEEPALIVE_FIELDS)
+
+
+ALIVE, DIED, HALF_OPEN = fate_code("alive"), fate_code("died"), fate_code("half_open")
+assert (ALIVE, DIED, HALF_OPEN) == (0, 1, 2)       # side_fields builds fates arithmetically from these
+
+
+def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | None = None) -> dict:
+    """One side's four fields from ``dies`` (full-block mask) and the death's time, lateness and
+    cause (any broadcastable shape).  Arithmetic instead of ``np.where`` where it saves a pass over
+    the block: NaN comes in as ``at + (0 or NaN)``, codes as ``mask * code``.  With ``dest`` (the
+    block's slices of the result arrays) the fields are written there directly.
+    """
+    dies = np.broadcast_to(dies, shape) if shape is not None else dies
+    dest = dest or {}
+    z = np.where(dies, 0.0, np.nan)
+    d8 = dies.view(np.uint8)
+    at = np.asarray(at, dtype=float)
+    out = {"at_s": np.add(at, z, out=dest.get("at_s")),
+           "latest_s": np.add(at + late, z, out=dest.get("latest_s")),
+           "by": np.multiply(d8, np.asarray(by, dtype=np.uint8), out=dest.get("by"))}
+    if half_open is None:
+        fate = d8
+    else:
+        fate = d8 + HALF_OPEN * (np.broadcast_to(half_open, dies.shape) & ~dies).view(np.uint8)
+    if "fate" in dest:
+        np.copyto(dest["fate"], fate)
+        fate = dest["fate"]
+    out["fate"] = fate
+    return out
+
+
+def finish(c_at, c_late, c_by, s_at, s_late, s_by, until, dest: dict | None = None) -> dict:
+    """Per-side fields of two sides that die independently (NaN: does not die) within ``until``.
+
+    A side that dies after ``until`` is alive; a living side whose peer died is half open
+    (``World._result``).
+    """
+    shape = np.broadcast_shapes(np.shape(c_at), np.shape(s_at), np.shape(until))
+    with np.errstate(invalid="ignore"):
+        c_dies = np.broadcast_to(np.isfinite(c_at) & (c_at <= until), shape)
+        s_dies = np.broadcast_to(np.isfinite(s_at) & (s_at <= until), shape)
+    dest = dest or {}
+    return {"client": side_fields(c_dies, np.where(c_dies, c_at, 0.0), c_late, c_by, s_dies, dest=dest.get("client")),
+            "server": side_fields(s_dies, np.where(s_dies, s_at, 0.0), s_late, s_by, c_dies, dest=dest.get("server"))}
+
+
+#: The fault keys a family may sweep (its one fault: ``faults.0``).
+FAULT_AXES = {"faults.0.at_s", "faults.0.for_s", "faults.0.down_s"}
+
+
+def apart(x, y):
+    """Not within ``TIE_S`` of each other (two infinities are apart: neither happens)."""
+    with np.errstate(invalid="ignore"):
+        return ~(np.abs(np.asarray(x, dtype=float) - np.asarray(y, dtype=float)) <= TIE_S)
+
+
+def jiffy_aligned(t, hz: int):
+    """``t`` [s] on a tick boundary (within 1e-6 tick)."""
+    return np.abs(np.asarray(t, dtype=float) * hz - np.round(np.asarray(t, dtype=float) * hz)) < 1e-6
+
+
+def linux_established(sc: Scenario) -> bool:
+    """Both hosts Linux with the Linux retransmission rule, the connection established at t = 0."""
+    return sc.start == "established" and sc.client.os == "linux" and sc.server.os == "linux" \
+        and sc.client.tcp.retransmit_rule == "linux" and sc.server.tcp.retransmit_rule == "linux"
+
+
+def one_way_s(cols: dict, sc: Scenario):
+    """Half the path's round-trip time [s], the one-way delay (``World.one_way_s``)."""
+    r = cols.get("path.rtt_ms")
+    return np.asarray(sc.path.rtt_s if r is None else path_rtt_s(np.asarray(r, dtype=float)), dtype=float) / 2
+
+
+def run_until_s(cols: dict, sc: Scenario):
+    """``until_s`` over the block [s]."""
+    return per_point(cols, "until_s", sc.until_s)
+
+
+def link_down(cols: dict, sc: Scenario):
+    """(start, end [s]; inf: for good) of the family's ``link_down``."""
+    f = sc.faults[0]
+    a = per_point(cols, "faults.0.at_s", f.at_s)
+    return a, a + per_point(cols, "faults.0.for_s", np.inf if f.for_s is None else f.for_s)
+
+
+def lost_peer_fault(sc: Scenario, lost: str) -> bool:
+    """The family's one fault: the path goes down (``link_down``), or the host ``lost`` crashes or
+    reboots.  To the other side all three look the same until the path or the host is back."""
+    f = sc.faults[0]
+    return f.kind == "link_down" or (f.kind in ("host_crash", "host_reboot") and f.side == lost)
+
+
+def outage(cols: dict, sc: Scenario):
+    """(start, back [s], kind) of the family's fault: ``back`` is when the path (``link_down``) or the
+    rebooted host (``host_reboot``: ``down_s`` later) answers again; never (inf) for ``host_crash``."""
+    f = sc.faults[0]
+    if f.kind == "link_down":
+        a, back = link_down(cols, sc)
+    elif f.kind == "host_reboot":
+        a = per_point(cols, "faults.0.at_s", f.at_s)
+        back = a + per_point(cols, "faults.0.down_s", f.for_s)
+    else:
+        a = per_point(cols, "faults.0.at_s", f.at_s)
+        back = np.asarray(np.inf)
+    return a, back, f.kind
+
+
+def reset_arrives(sent, h):
+    """When the RST of a rebooted host reaches the sender [s]: the host has no connection any more
+    and answers the first segment that reaches it (sent at ``sent``) with RST -- ``h`` (= rtt / 2)
+    there, ``h`` back (docs/mechanisms.md §Host faults; measured:
+    data/measured/rebooted-peer-rst.json)."""
+    return sent + 2 * h
+
+
+def host_fault_death(kind: str, a):
+    """The crashed or rebooted side's own fields: it dies at the fault, with no slack (``World``)."""
+    return a, 0.0, by_code("host." + ("crash" if kind == "host_crash" else "reboot"))

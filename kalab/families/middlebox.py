@@ -1,0 +1,66 @@
+"""The ``middlebox`` family: client keepalive behind one NAT/firewall idle timer.
+
+Client keepalive behind one NAT/firewall idle timer (drop or RST), idle plain programs, no fault:
+the mapping survives while ``keepidle + rtt/2 < timeout``; else the first probe meets an expired
+mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from ..mechanisms import middlebox as mbx
+from ..scenario import Scenario
+from ..slack import timer_slack_s_array
+from .grid import (TIE_S, Family, by_code, finish, keepalive_settings, linux_established, one_way_s, per_point,
+                   run_until_s)
+from .keepalive import KEEPALIVE_AXES, keepalive_rule
+
+def _middlebox_matches(sc: Scenario, keys: set) -> bool:
+    if not keys <= KEEPALIVE_AXES | {"path.middleboxes.0.idle_timeout_s", "until_s"}:
+        return False
+    if not linux_established(sc) or sc.faults or sc.traffic or len(sc.path.middleboxes) != 1:
+        return False
+    c, s = sc.client, sc.server
+    return c.app.kind == "plain" and s.app.kind == "plain" and c.tcp.keepalive_enabled \
+        and c.tcp.keepalive_rule == "linux" and not s.tcp.keepalive_enabled
+
+
+def _middlebox_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None):
+    """The mapping is refreshed by every packet when it is sent (the handshake at 0, each probe,
+    each ACK).  The first probe leaves at ``keepidle``; if the mapping has been idle for its
+    timeout by then (``keepidle >= timeout``: the expiry check runs first) the probe is dropped --
+    and so is every later one: death by the keepalive rule -- or answered with an RST that reaches
+    the client ``rtt/2`` later.  Later gaps, from an ACK to the next probe, are at most
+    ``max(keepintvl - rtt/2, keepidle + rtt/2)`` (``tcp_keepalive_timer`` re-arms ``keepintvl`` after a
+    probe, then waits out ``keepidle`` since the ACK); below the timeout (with a tick to spare) the
+    connection survives for good; in between the simulator decides.
+    """
+    hz = sc.client.hz
+    box = sc.path.middleboxes[0]
+    timeout = per_point(cols, "path.middleboxes.0.idle_timeout_s", box.idle_timeout_s)
+    idle, intvl, cnt, ut = keepalive_settings(base, cols, sc, "client")
+    h = one_way_s(cols, sc)
+    until = run_until_s(cols, sc)
+    shape = np.broadcast_shapes(timeout.shape, idle.shape, intvl.shape, cnt.shape, ut.shape, until.shape,
+                                *(c.shape for c in cols.values()))
+    d, late, by, j = keepalive_rule(idle, intvl, cnt, ut, hz)
+    expired = mbx.expired(idle, mbx.expires_at_s(0.0, timeout))     # the first probe, at keepidle
+    # After an answered probe at p the timer fires again at p + intvl and probes if the last ACK is
+    # older than keepidle, else at p + rtt + keepidle: the mapping idles at most the larger, from the ACK.
+    survives = np.maximum(intvl - h, idle + h) + 1 / hz < timeout - TIE_S
+    if box.on_expiry == "rst":
+        c_at, c_late, c_by = idle + h, timer_slack_s_array(idle, hz), by_code("middlebox.reset")
+        expired = expired & (j >= 1)
+    else:
+        c_at, c_late, c_by = d, late, by
+    eligible = np.broadcast_to(expired | survives, shape)
+    nan = np.full(shape, np.nan)
+    c_at = np.where(expired, c_at, np.nan)
+    return eligible, finish(np.broadcast_to(c_at, shape), np.broadcast_to(c_late, shape), np.broadcast_to(c_by, shape),
+                            nan, nan, by_code(None), until, dest)
+
+
+MIDDLEBOX = Family("middlebox", _middlebox_matches, _middlebox_block)

@@ -1,0 +1,130 @@
+"""The ``ssh_alive`` family: ssh's ServerAlive against a server that went silent.
+
+``ssh`` with ``ServerAliveInterval`` against ``sshd`` without ``ClientAlive``; the link goes down
+(or the server crashes or reboots) by the first check.  Death: the earlier of ``(CountMax + 1) x I``
+and the first keepalive message's retransmission death; survives a transient outage when a
+retransmission after the link is back brings the server's reply before that; with ``CountMax 0``
+the FIN of the exiting ssh may reach sshd after the outage (EOF); a rebooted server's RST ends ssh
+when it comes first.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from ..mechanisms import ssh_alive
+from ..mechanisms import tcp_retransmit as rt
+from ..scenario import Scenario
+from ..slack import poll_timeout_slack_s, timer_slack_s_array
+from .grid import (FAULT_AXES, TIE_S, Family, apart, by_code, finish, host_fault_death, linux_established,
+                   lost_peer_fault, one_way_s, outage, per_point, reset_arrives, run_until_s)
+from .keepalive import own_keepalive
+from .template import RETX_AXES_CLIENT, retx
+
+SSH_AXES = {"client.app.options.ServerAliveInterval", "client.app.options.ServerAliveCountMax"}
+
+
+def _ssh_matches(sc: Scenario, keys: set) -> bool:
+    if not keys <= SSH_AXES | RETX_AXES_CLIENT | FAULT_AXES | {"until_s"}:
+        return False
+    if not linux_established(sc) or sc.path.middleboxes or sc.traffic or len(sc.faults) != 1 \
+            or not lost_peer_fault(sc, "server"):
+        return False
+    c, s = sc.client, sc.server
+    return c.app.kind == "ssh" and s.app.kind == "sshd" and s.app.alive_interval_s == 0 \
+        and c.monotime_phase_s == 0 and c.tcp.keepalive_rule == "linux" and s.tcp.keepalive_rule == "linux"
+
+
+def _orphan_boundary(host) -> int:
+    return rt.orphan_retries(host.tcp.orphan_retries, True)
+
+
+def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None):
+    """ServerAlive on the whole-second clock (phase 0): checks at ``I, 2I, ...``; the ``k``-th check
+    sends keepalive@openssh.com, the ``(N+1)``-th kills (``(N+1) I``, latest one poll slack of ``I``
+    later).  The first message (sent at ``I``) is retransmitted by the kernel on the template's
+    schedule and may kill first (ETIMEDOUT).  A transient outage is survived when the first
+    retransmission after the link is back brings the server's reply (one RTT later) before either.
+    """
+    app = sc.client.app
+    i = per_point(cols, "client.app.options.ServerAliveInterval", app.alive_interval_s)
+    n = per_point(cols, "client.app.options.ServerAliveCountMax", app.alive_count_max)
+    a, back, kind = outage(cols, sc)
+    until = run_until_s(cols, sc)
+    rtt = 2 * one_way_s(cols, sc)
+    shape = np.broadcast_shapes(i.shape, n.shape, a.shape, back.shape, until.shape,
+                                *(c.shape for c in cols.values()))
+    poll = poll_timeout_slack_s(i)
+    d_ssh = ssh_alive.server_alive_death_s(0.0, i, n)
+    t0_or_i = i                                     # the first check: it sends the first message (CountMax >= 1) or kills
+    d_rt, late_rt, by_rt, first, first_late, last_rt, last_before_exit = \
+        retx(base, cols, "client", t0_or_i, back, shape, before=d_ssh)
+    d_rt = np.where(n >= 1, d_rt, np.inf)
+    # After ssh exits its FIN (behind any unacknowledged data) is re-sent by the orphan until it gives up.
+    orphan = retx(base, cols, "client", t0_or_i, back, shape, retries2=_orphan_boundary(sc.client))
+    d_orphan, last_orphan = orphan.death, orphan.last
+    s_d, s_late, s_by, s_idle = own_keepalive(base, cols, sc, "server", shape)
+    c_idle = own_keepalive(base, cols, sc, "client", shape)[3]
+
+    reply = first + rtt
+    survives = (n >= 1) & (reply < np.minimum(d_ssh, d_rt))
+    by_ssh = d_ssh < d_rt
+    c_at = np.where(by_ssh, d_ssh, d_rt)
+    c_late = np.where(by_ssh, poll, late_rt + poll)
+    c_by = np.where(by_ssh, by_code("ssh.server_alive"), by_rt)
+    if kind != "link_down":
+        # (The keepalive message leaves after a ppoll timeout: its whole schedule may be one poll slack late.)
+        return _ssh_lost_server(kind, a, first, first_late + poll, rtt, n, d_ssh, d_rt, c_at, c_late, c_by,
+                                (i > 0) & (a > 0) & (a <= t0_or_i) & apart(d_ssh, d_rt) & (c_idle > t0_or_i)
+                                & apart(first, back), shape, until, dest)
+    # The last segment the client ever sends: by ETIMEDOUT, the last retransmission; after ssh exits,
+    # the orphan re-sends (FIN behind the data) on the same schedule until its own give-up -- or, if
+    # that budget is already spent, dies at its next firing without sending (tcp_write_timeout:
+    # tcp_orphan_retries), so the last send is the last (re)transmission before ssh exited.
+    last_send = np.where(by_ssh, np.where(d_orphan > d_ssh, last_orphan, last_before_exit), last_rt)
+
+    eligible = (i > 0) & (a <= t0_or_i) & (apart(d_ssh, d_rt)) & (c_idle > t0_or_i) \
+        & (apart(reply, d_ssh)) & (apart(reply, d_rt)) & (apart(first, back))
+    # Survives: the server heard nothing before the reply's trigger, so its keepalive has not started.
+    ok_survive = survives & (first < s_idle)
+    # Dies: the server's first probe is lost too, and once the link is back nothing may still be on
+    # its way (the orphan's FIN; the server's probes, which a closed client would answer with RST).
+    # If the link is back before the server's first probe and the client is gone by then, that probe
+    # meets a host without the connection: RST, one RTT after the probe.
+    probe_reset = np.isfinite(s_d) & (back <= s_idle) & (s_idle > last_send + TIE_S) & (s_idle > c_at + TIE_S)
+    server_done = ~np.isfinite(s_d) | (back > s_d + TIE_S) | probe_reset
+    # CountMax 0: ssh exits at the first check having sent nothing, and closes: its lone FIN is re-sent
+    # on the template's schedule; the first send after the link is back (before the orphan gives up)
+    # reaches sshd, which sees EOF rtt/2 later -- unless the server's own keepalive ended it first.
+    fin_delivered = (n == 0) & np.isfinite(back) & (first < d_orphan - TIE_S) & (s_d > first + rtt / 2 + TIE_S)
+    ok_die = ~survives & (a <= s_idle) & (np.isinf(back) | ((back > last_send + TIE_S) & server_done)
+                                          | fin_delivered)
+    eligible = eligible & (ok_survive | ok_die)
+    c_at = np.where(survives, np.nan, c_at)
+    s_at = np.where(survives, np.nan, np.where(fin_delivered, first + rtt / 2, np.where(probe_reset, s_idle + rtt, s_d)))
+    s_late = np.where(fin_delivered, first_late + poll,
+                      np.where(probe_reset, timer_slack_s_array(s_idle, sc.server.hz), s_late))
+    s_by = np.where(fin_delivered, by_code("tcp.fin_received"), np.where(probe_reset, by_code("tcp.reset_received"), s_by))
+    return eligible, finish(c_at, c_late, c_by, s_at, s_late, s_by, until, dest)
+
+
+def _ssh_lost_server(kind, a, first, first_late, rtt, n, d_ssh, d_rt, c_at, c_late, c_by, eligible, shape, until,
+                     dest):
+    """ServerAlive against a server that crashed (it never answers: as a link down for good) or
+    rebooted: the first keepalive message (or its retransmission) to reach the server once it is back
+    is answered with RST, which ends ssh one RTT later ("Connection reset by peer") unless ServerAlive
+    or the retransmission give-up came first.  With ``CountMax 0`` ssh exits at the first check."""
+    if kind == "host_reboot":
+        rst = reset_arrives(first, rtt / 2)
+        reset = (n >= 1) & (rst < np.minimum(d_ssh, d_rt))
+        eligible = eligible & apart(rst, d_ssh) & apart(rst, d_rt)
+        c_at = np.where(reset, rst, c_at)
+        c_late = np.where(reset, first_late, c_late)
+        c_by = np.where(reset, by_code("tcp.reset_received"), c_by)
+    s_at, s_late, s_by = host_fault_death(kind, a)
+    return eligible, finish(c_at, c_late, c_by, np.broadcast_to(s_at, shape), s_late, s_by, until, dest)
+
+
+SSH_ALIVE = Family("ssh_alive", _ssh_matches, _ssh_block)

@@ -1,0 +1,131 @@
+"""The retransmission template: a schedule the kernel computes step by step, simulated once and shifted.
+
+Where a family's formula is a schedule that the kernel computes step by step (RTO backoff, the
+tail loss probe, the ``tcp_retries2`` time model, ``TCP_USER_TIMEOUT`` clamping), it runs the
+simulator *once per distinct retransmission setting* on a one-segment scenario and shifts the
+answer: the schedule of a segment sent at a jiffy boundary ``t`` is the template's schedule moved
+by ``t`` (kernel timers are relative; timer-wheel slack depends on the delay, not the time).  A
+sweep over ``tcp_retries2`` x ``TCP_USER_TIMEOUT`` x outage therefore costs one tiny simulation per
+(retries2, UT) pair, and numpy for the rest.  Public: :mod:`kalab.recommend` reads retransmission
+give-ups from :func:`retx_template` too.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, Mapping, NamedTuple
+
+import numpy as np
+
+from .grid import by_code
+
+T_REF_S = 1.0
+#: Host keys that shape a retransmission schedule (everything else about the host is dropped).
+RETX_HOST_KEYS = ("os", "kernel", "hz", "srtt_ms", "sysctl")
+
+
+@lru_cache(maxsize=8192)
+def _retx_template_json(host_json: str, rtt_ms: float | None) -> tuple:
+    host = json.loads(host_json)
+    sc = {"client": host, "server": {}, "traffic": [{"at_s": T_REF_S, "from": "client"}],
+          "faults": [{"kind": "link_down", "at_s": T_REF_S}], "until_s": 10_000_000}
+    if rtt_ms is not None:
+        sc["path"] = {"rtt_ms": rtt_ms}
+    from ..simulate import simulate
+    r = simulate(sc)
+    c = r.client
+    if c.fate != "died" or c.by not in ("tcp.retransmission", "tcp.user_timeout"):  # pragma: no cover - guard
+        raise AssertionError(f"retransmission template did not die by retransmission: {c}")
+    sent = [e for e in r.events
+            if e.side == "client" and e.layer == "tcp" and e.kind in ("data_sent", "tlp", "retransmit")]
+    return (c.at_s - T_REF_S, c.latest_s - c.at_s, c.by, tuple(e.t_s - T_REF_S for e in sent),
+            tuple(e.latest_s - e.t_s for e in sent))
+
+
+def retx_template(scenario_host: Mapping, rtt_ms, overrides: Mapping[str, Any]) -> tuple:
+    """One segment sent at a jiffy boundary into a dead path: (death after the send [s], lateness of
+    the death [s] beyond the sender's own, by, send times after the first [s], each send's lateness [s]).
+
+    ``scenario_host`` is the host's part of the scenario (its sysctls, kernel, srtt); ``overrides``
+    are dotted host keys (``sysctl.net.ipv4.tcp_retries2``, ``socket.TCP_USER_TIMEOUT``) from the grid.
+    """
+    host: dict = {k: scenario_host[k] for k in RETX_HOST_KEYS if k in scenario_host}
+    # Keepalive is off in the template (data in flight suspends it anyway): its sysctls do not matter.
+    host["sysctl"] = {k: v for k, v in host.get("sysctl", {}).items() if "keepalive" not in k}
+    sock = scenario_host.get("socket", {})
+    host["socket"] = {k: v for k, v in sock.items() if k == "TCP_USER_TIMEOUT"}
+    for k, v in overrides.items():
+        section, name = k.split(".", 1)
+        host.setdefault(section, {})[name] = v
+    return _retx_template_json(json.dumps(host, sort_keys=True), None if rtt_ms is None else float(rtt_ms))
+
+
+def _host(base: Mapping, side: str) -> Mapping:
+    return base.get(side, {}) or {}
+
+
+RETX_AXES = ("sysctl.net.ipv4.tcp_retries2", "socket.TCP_USER_TIMEOUT")
+
+
+class Retx(NamedTuple):
+    """A segment's fate per block point (see :func:`retx`)."""
+
+    death: np.ndarray        # when the sender gives up [s]
+    late: np.ndarray         # how much later the kernel may give up, beyond the sender's own lateness [s]
+    by: np.ndarray           # by code of the give-up
+    first: np.ndarray        # the first (re)transmission at or after ``back`` [s] (inf: none before the give-up)
+    first_late: np.ndarray   # its lateness [s]
+    last: np.ndarray         # the last (re)transmission before the give-up [s]
+    last_before: np.ndarray  # the last (re)transmission strictly before ``before`` [s] (-inf: none; NaN: not asked)
+
+
+def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2: int | None = None,
+         before=None) -> Retx:
+    """For a segment ``side`` sends at ``t0`` into a path that is back at ``back`` (inf: never).
+
+    The schedule comes from :func:`retx_template`, once per distinct (retries2, UT, rtt) of the block.
+    ``retries2`` forces ``tcp_retries2`` (the orphan bound).  ``before``: a time per point; the last
+    send before it is returned too.
+    """
+    keys = [f"{side}.{k}" for k in RETX_AXES] + ["path.rtt_ms"]
+    host = _host(base, side)
+    base_rtt = (base.get("path") or {}).get("rtt_ms")
+    present = [k for k in keys if k in cols]
+    t0 = np.broadcast_to(np.asarray(t0, dtype=float), shape)
+    back = np.broadcast_to(np.asarray(back, dtype=float), shape)
+    out = Retx(np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.uint8), np.empty(shape), np.empty(shape),
+               np.empty(shape), np.full(shape, np.nan))
+    before = None if before is None else np.broadcast_to(np.asarray(before, dtype=float), shape)
+
+    def fill(mask, vals):
+        ov = {k.split(".", 1)[1]: int(v) for k, v in vals.items() if k != "path.rtt_ms"}
+        if retries2 is not None:
+            ov["sysctl.net.ipv4.tcp_retries2"] = retries2
+        dd, ll, bb, sends, sends_late = retx_template(host, vals.get("path.rtt_ms", base_rtt), ov)
+        sends, sends_late = np.asarray(sends), np.asarray(sends_late)
+        t = t0[mask]
+        out.death[mask], out.late[mask], out.by[mask] = t + dd, ll, by_code(bb)
+        k = np.searchsorted(sends, back[mask] - t - 1e-9, side="left")
+        found = k < len(sends)
+        k = np.minimum(k, len(sends) - 1)
+        out.first[mask] = np.where(found, t + sends[k], np.inf)
+        out.first_late[mask] = np.where(found, sends_late[k], 0.0)
+        out.last[mask] = t + sends[-1]
+        if before is not None:
+            j = np.searchsorted(sends, before[mask] - t - 1e-9, side="left") - 1
+            out.last_before[mask] = np.where(j >= 0, t + sends[np.maximum(j, 0)], -np.inf)
+
+    if not present:
+        fill(Ellipsis, {})
+        return out
+    combos = np.stack([np.broadcast_to(cols[k], shape).astype(float).ravel() for k in present], axis=-1)
+    uniq, inv = np.unique(combos, axis=0, return_inverse=True)
+    inv = inv.reshape(shape)
+    for u, row in enumerate(uniq):
+        fill(inv == u, dict(zip(present, row)))
+    return out
+
+
+#: The retransmission settings of the client a family may sweep.
+RETX_AXES_CLIENT = {f"client.{k}" for k in RETX_AXES}
