@@ -13,13 +13,42 @@ plain sockets report the errno name.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .mechanisms import ssh_alive, sshd_alive
-from .stack import Msg
+from .wire import Msg
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .simulate import HostRuntime, World
+    from .engine import Handle
+    from .settings import HostSettings
+    from .stack import Clock, Endpoint
+
+
+class System(Protocol):
+    """What a program needs of its host (:class:`kalab.host.Host`): its socket, the time, ``ppoll``
+    timers, the timeline and its own end."""
+
+    side: str
+    settings: "HostSettings"          # .app (the program's settings), .monotime_phase_s
+    clock: "Clock"
+    endpoint: "Endpoint | None"       # the connection's socket, if there is one
+    had_session: bool                 # its socket reached ESTABLISHED at some point
+
+    def app_timer(self, t_abs: float, fn, *args, base_late_s: float | None = None) -> "Handle":
+        """Run ``fn(*args)`` at ``t_abs`` (a ``ppoll`` timeout, with poll slack); ``cancel()``-able."""
+
+    def cancel_app_timers(self) -> None:
+        """Cancel every timer of this program (it ended)."""
+
+    def log(self, layer: str, kind: str, detail: str = "") -> None:
+        """An event of this host on the timeline, now."""
+
+    def compared(self, a: float, b: float) -> None:
+        """A decision on lateness was taken (noted for :mod:`kalab.fastforward`)."""
+
+    def death(self, by: str, sees: str | None, exit_code: int | None) -> None:
+        """This side dies now (the first death counts)."""
+
 
 STRERROR = {"ETIMEDOUT": "Connection timed out", "ECONNRESET": "Connection reset by peer",
             "ECONNREFUSED": "Connection refused", "EHOSTUNREACH": "No route to host"}
@@ -30,14 +59,39 @@ class App:
 
     layer = "app"
 
-    def __init__(self, world: "World", host: "HostRuntime") -> None:
-        self.w = world
+    def __init__(self, host: System, peer: "HostSettings") -> None:
+        """``peer``: the other host's settings (its address and port, for the messages)."""
         self.h = host
+        self.clock = host.clock
         self.side = host.side
         self.settings = host.settings.app
         self.running = True
 
+    # -- what the socket tells it (kalab.stack.SocketUser); nothing once the program has ended
+    def established(self) -> None:
+        self.h.had_session = True
+        if self.running:
+            self.started = True
+            self.start()
+
+    def readable(self, msgs: list[Msg]) -> None:
+        if self.running:
+            self.on_data(msgs)
+
+    def eof(self) -> None:
+        if self.running:
+            self.on_eof()
+
+    def error(self, errno: str, by: str) -> None:
+        if self.running:
+            self.on_error(errno, by)
+
     # -- lifecycle
+    started = False
+
+    def connecting(self) -> None:
+        """Its ``connect()`` has just sent the SYN."""
+
     def start(self) -> None:
         """The connection is established (t = 0, or when the handshake completes)."""
 
@@ -46,24 +100,24 @@ class App:
         if not (self.running and ep is not None and ep.can_send()):
             return
         if kind == "data":
-            self.w.log(self.side, "app", "send", f"{nbytes} bytes")
+            self.h.log("app", "send", f"{nbytes} bytes")
         ep.send(Msg(kind, nbytes, reply_bytes))
 
     def close(self) -> None:
         if not self.running:
             return
-        self.w.log(self.side, "app", "close", "graceful close()")
-        self.w.death(self.side, "app.exit", self.closed_text(), None)
+        self.h.log("app", "close", "graceful close()")
+        self.h.death("app.exit", self.closed_text(), None)
         self._exit()
 
     def kill(self) -> None:
-        self.w.death(self.side, "app.exit", "killed (SIGKILL)", 137)
+        self.h.death("app.exit", "killed (SIGKILL)", 137)
         self._exit()
 
     def _exit(self) -> None:
         """The program ends; its kernel closes the socket (FIN, then orphan)."""
         self.running = False
-        self.w.cancel_app_timers(self.h)
+        self.h.cancel_app_timers()
         ep = self.h.endpoint
         if ep is not None and ep.alive:
             ep.close()
@@ -75,13 +129,13 @@ class App:
                 self.send(m.reply_bytes)
 
     def on_eof(self) -> None:
-        self.w.death(self.side, "tcp.fin_received", self.eof_text(), self.eof_exit_code())
+        self.h.death("tcp.fin_received", self.eof_text(), self.eof_exit_code())
         self._exit()
 
     def on_error(self, errno: str, by: str) -> None:
-        self.w.death(self.side, by, self.error_text(errno), self.error_exit_code())
+        self.h.death(by, self.error_text(errno), self.error_exit_code())
         self.running = False
-        self.w.cancel_app_timers(self.h)
+        self.h.cancel_app_timers()
 
     # -- texts
     def closed_text(self) -> str:
@@ -123,11 +177,11 @@ class SshClient(App):
 
     layer = "ssh"
 
-    def __init__(self, world, host) -> None:
-        super().__init__(world, host)
+    def __init__(self, host: System, peer: "HostSettings") -> None:
+        super().__init__(host, peer)
         self.counter = 0
         self.timer = None
-        self.server_host = world.scenario.server.address
+        self.server_host = peer.address
 
     def start(self) -> None:
         self.schedule_check()
@@ -139,26 +193,25 @@ class SshClient(App):
             return
         if self.timer is not None:
             self.timer.cancel()
-        now = self.w.engine.now
+        now = self.clock.now
         t = ssh_alive.next_check_s(now, interval, self.h.settings.monotime_phase_s)
         # The deadline is a whole second of monotime(): lateness of the event that set it only
         # matters if it could push monotime() over the next second boundary.
-        late = self.w.engine.late_s
+        late = self.clock.late_s
         frac = ssh_alive.second_fraction_s(now, self.h.settings.monotime_phase_s)
-        if self.w.late_log is not None:   # a comparison of lateness (kalab.fastforward checks it stays put)
-            self.w.late_log.append((frac + late, 1.0))
-        self.timer = self.w.app_timer(self.h, t, self.check, base_late_s=1.0 if frac + late >= 1.0 else 0.0)
+        self.h.compared(frac + late, 1.0)   # a comparison of lateness (kalab.fastforward checks it)
+        self.timer = self.h.app_timer(t, self.check, base_late_s=1.0 if frac + late >= 1.0 else 0.0)
 
     def check(self) -> None:
         self.timer = None
         self.counter += 1
         if ssh_alive.check_kills(self.counter, self.settings.alive_count_max):
-            self.w.log(self.side, "ssh", "timeout", f"{self.counter - 1} alive messages unanswered")
-            self.w.death(self.side, "ssh.server_alive", ssh_alive.timeout_message(self.server_host),
+            self.h.log("ssh", "timeout", f"{self.counter - 1} alive messages unanswered")
+            self.h.death("ssh.server_alive", ssh_alive.timeout_message(self.server_host),
                          ssh_alive.EXIT_CODE)
             self._exit()
             return
-        self.w.log(self.side, "ssh", "alive_sent", f"{self.counter} of {self.settings.alive_count_max}")
+        self.h.log("ssh", "alive_sent", f"{self.counter} of {self.settings.alive_count_max}")
         self.send(ssh_alive.ALIVE_PACKET_BYTES, kind="alive_req")
         self.schedule_check()
 
@@ -168,19 +221,24 @@ class SshClient(App):
         self.counter = 0
         for m in msgs:
             if m.kind == "alive_req":  # sshd's keepalive@openssh.com: answer it
-                self.w.log(self.side, "ssh", "alive_answer", "reply to the server's keepalive@openssh.com")
+                self.h.log("ssh", "alive_answer", "reply to the server's keepalive@openssh.com")
                 self.send(ssh_alive.ALIVE_PACKET_BYTES, kind="alive_reply")
             elif m.kind == "alive_reply":
-                self.w.log(self.side, "ssh", "alive_reply", "server answered")
+                self.h.log("ssh", "alive_reply", "server answered")
         super().on_data([m for m in msgs if m.kind == "data"])
+
+    def connecting(self) -> None:
+        """``ConnectTimeout``: a ``ppoll`` timeout on the connecting socket."""
+        if self.settings.connect_timeout_s > 0:
+            self.h.app_timer(self.clock.now + self.settings.connect_timeout_s, self.connect_timeout)
 
     def connect_timeout(self) -> None:
         """``ConnectTimeout`` expired while the TCP handshake was still going on."""
         ep = self.h.endpoint
         if ep is None or ep.state != "SYN_SENT" or not self.running:
             return
-        self.w.log(self.side, "ssh", "connect_timeout", f"ConnectTimeout={self.settings.connect_timeout_s:g}")
-        self.w.death(self.side, "ssh.connect_timeout",
+        self.h.log("ssh", "connect_timeout", f"ConnectTimeout={self.settings.connect_timeout_s:g}")
+        self.h.death("ssh.connect_timeout",
                      f"ssh: connect to host {self.server_host} port 22: Connection timed out", ssh_alive.EXIT_CODE)
         self._exit()
 
@@ -188,13 +246,11 @@ class SshClient(App):
         ep = self.h.endpoint
         if by == "tcp.syn_timeout" or (ep is not None and ep.connect_stamp is not None and not self.started):
             text = f"ssh: connect to host {self.server_host} port 22: {STRERROR.get(errno, errno)}"
-            self.w.death(self.side, by, text, ssh_alive.EXIT_CODE)
+            self.h.death(by, text, ssh_alive.EXIT_CODE)
             self.running = False
-            self.w.cancel_app_timers(self.h)
+            self.h.cancel_app_timers()
             return
         super().on_error(errno, by)
-
-    started = False
 
     def closed_text(self) -> str:
         return f"Connection to {self.server_host} closed."
@@ -217,16 +273,15 @@ class Sshd(App):
 
     layer = "sshd"
 
-    def __init__(self, world, host) -> None:
-        super().__init__(world, host)
+    def __init__(self, host: System, peer: "HostSettings") -> None:
+        super().__init__(host, peer)
         self.counter = 0
         self.timer = None
         self.last_client_mono = 0
-        c = world.scenario.client
-        self.remote = f"{c.address} port {c.port}"
+        self.remote = f"{peer.address} port {peer.port}"
 
     def _mono(self) -> int:
-        return ssh_alive.monotime_s(self.w.engine.now, self.h.settings.monotime_phase_s)
+        return ssh_alive.monotime_s(self.clock.now, self.h.settings.monotime_phase_s)
 
     def start(self) -> None:
         self.last_client_mono = self._mono()
@@ -239,7 +294,7 @@ class Sshd(App):
             return
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = self.w.app_timer(self.h, self.w.engine.now + interval, self.timed_out)
+        self.timer = self.h.app_timer(self.clock.now + interval, self.timed_out)
 
     def timed_out(self) -> None:
         self.timer = None
@@ -247,15 +302,15 @@ class Sshd(App):
         v = self.settings.version
         if sshd_alive.check_due(now, self.last_client_mono, self.settings.alive_interval_s, v):
             if sshd_alive.check_kills(self.counter, self.settings.alive_count_max, v):
-                self.w.log(self.side, "sshd", "timeout", f"{self.counter} alive messages unanswered")
-                self.w.death(self.side, "sshd.client_alive", sshd_alive.timeout_message(self.remote),
+                self.h.log("sshd", "timeout", f"{self.counter} alive messages unanswered")
+                self.h.death("sshd.client_alive", sshd_alive.timeout_message(self.remote),
                              sshd_alive.EXIT_CODE)
                 self._exit()
                 return
             if sshd_alive.terminates(self.settings.alive_count_max, v):
                 self.counter += 1
             cm = self.settings.alive_count_max
-            self.w.log(self.side, "sshd", "alive_sent", f"{self.counter} of {cm}" if cm else "no limit")
+            self.h.log("sshd", "alive_sent", f"{self.counter} of {cm}" if cm else "no limit")
             self.send(ssh_alive.ALIVE_PACKET_BYTES, kind="alive_req")
             self.last_client_mono = now
         self.wait()
@@ -277,10 +332,10 @@ class Sshd(App):
         self.counter = 0
         for m in msgs:
             if m.kind == "alive_req":
-                self.w.log(self.side, "sshd", "alive_answer", "reply to the client's keepalive@openssh.com")
+                self.h.log("sshd", "alive_answer", "reply to the client's keepalive@openssh.com")
                 self.send(ssh_alive.ALIVE_PACKET_BYTES, kind="alive_reply")
             elif m.kind == "alive_reply":
-                self.w.log(self.side, "sshd", "alive_reply", "client answered")
+                self.h.log("sshd", "alive_reply", "client answered")
         self.wait()
         super().on_data([m for m in msgs if m.kind == "data"])
 

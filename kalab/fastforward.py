@@ -60,7 +60,8 @@ from .engine import RESOLUTION_S, Handle
 from .errors import ScenarioError
 from .mechanisms import ssh_alive
 from .result import Event, Repeat
-from .stack import Endpoint, Segment
+from .stack import Endpoint
+from .wire import Segment
 
 if TYPE_CHECKING:  # pragma: no cover
     from .scenario import Scenario
@@ -286,10 +287,12 @@ def _kinds() -> dict[str, Any]:
     """The simulator's classes and its external events (imported late: simulate imports this module)."""
     if not _K:
         import importlib
+        from .host import AppTimers, Host
+        from .path import MiddleboxState, Path
         sim = importlib.import_module("kalab.simulate")   # (kalab.simulate the name is the function)
-        _K.update(World=sim.World, TrafficRun=sim.TrafficRun, HostRuntime=sim.HostRuntime, Owner=sim._Owner,
-                  Box=sim.MiddleboxState, external=(sim.World.apply_fault, sim.World.app_close),
-                  box_check=sim.World._box_check)
+        _K.update(World=sim.World, TrafficRun=sim.TrafficRun, Host=Host, AppTimers=AppTimers, Path=Path,
+                  Box=MiddleboxState, external=(sim.World.apply_fault, Host.program_close),
+                  box_check=Path._box_check)
     return _K
 
 
@@ -347,10 +350,12 @@ class _Canon:
             return self.segment(obj)
         if cls is k["TrafficRun"]:
             return ("tr", obj.index)
-        if cls is k["HostRuntime"]:
+        if cls is k["Host"]:
             return ("host", obj.side)
-        if cls is k["Owner"]:
+        if cls is k["AppTimers"]:
             return ("appt", obj.host.side)
+        if cls is k["Path"]:
+            return "path"
         if cls is k["Box"]:
             return ("box", obj.index)
         if obj is w:
@@ -392,7 +397,8 @@ def canonical(w: "World", t: float) -> _Canon:
     key = c.key
     for side in ("client", "server"):
         c.bases[side] = _stream_base(w, side)
-    key.append((w.link_down, tuple(sorted(w.deaths)), tuple(sorted(w.lost_state))))
+    key.append((w.path.link_down, tuple(sorted(w.record.deaths)),
+                tuple(x for x in ("client", "server") if w.hosts[x].lost_state)))
     for side in ("client", "server"):
         h = w.hosts[side]
         if h.asleep or h.sleep_started is not None:
@@ -435,7 +441,7 @@ def canonical(w: "World", t: float) -> _Canon:
     for side in ("client", "server"):
         _endpoint(c, w, side, t)
         _app(c, w, side, t)
-    for st in w.boxes:
+    for st in w.path.boxes:
         if st.expired:
             key.append("expired")     # nothing of it is read again
             continue
@@ -528,7 +534,7 @@ class Detector:
         """A fault or a scheduled close happened: no cycle spans it."""
         self.table.clear()
         self.n_snaps = 0
-        self.w.late_log.clear()
+        self.w.record.late_log.clear()
 
     def before(self, t: float, h: Handle, steps: int) -> bool:
         """Called before each timer/program event; True if the world jumped (the heap changed)."""
@@ -546,7 +552,7 @@ class Detector:
         if n % self.stride or t == self.last_t:   # (one snapshot per instant is enough)
             return False
         self.last_t = t
-        if self.work > steps + len(self.w.events) + 10_000 and self.stride < 1 << 16:
+        if self.work > steps + len(self.w.record.events) + 10_000 and self.stride < 1 << 16:
             self.stride *= 2
         return self._snapshot(t)
 
@@ -556,7 +562,7 @@ class Detector:
             c = canonical(w, t)
         except _NoSnapshot:
             return False
-        s = _Snap(c, len(w.events), len(w.late_log))
+        s = _Snap(c, len(w.record.events), len(w.record.late_log))
         heap = w.engine._heap
         self.work += len(heap) + sum(len(ep.out_msgs) + len(ep.unsent) for ep in
                                      (w.hosts[x].endpoint for x in ("client", "server")) if ep is not None)
@@ -596,7 +602,7 @@ class Detector:
         deltas = {x: s.bases[x] - b.bases[x] for x in ("client", "server")}
         if any(b.bases[x] - a.bases[x] != deltas[x] for x in deltas):
             return False
-        e1, e2 = w.events[a.ei:b.ei], w.events[b.ei:s.ei]
+        e1, e2 = w.record.events[a.ei:b.ei], w.record.events[b.ei:s.ei]
         if len(e1) != len(e2):
             return False
         growth = 0.0
@@ -608,7 +614,7 @@ class Detector:
         d = [z - y for y, z in zip(b.lates, s.lates)]
         if any(abs((y - x) - dz) > tol for x, y, dz in zip(a.lates, b.lates, d)):
             return False
-        c1, c2 = w.late_log[a.ci:b.ci], w.late_log[b.ci:s.ci]
+        c1, c2 = w.record.late_log[a.ci:b.ci], w.record.late_log[b.ci:s.ci]
         if len(c1) != len(c2):
             return False
         k, guards = self._cycles(c, s, period, c1, c2)
@@ -748,19 +754,19 @@ class Detector:
             app = host.app
             if isinstance(app, Sshd) and span.denominator == 1:
                 app.last_client_mono += int(span)
-        for st in w.boxes:
+        for st in w.path.boxes:
             st.last_seen += shift
             for x in ("client", "server"):
                 st.data_end[x] += ds[x]
                 st.acked[x] += ds[x]
         per_cycle = sum(self.expanded.get(id(e), 1) for e in cycle)
         text = _summary(k, float(period), cycle, per_cycle, growth)
-        w.repeats.append(Repeat(s.t, s.t + shift, float(period), k, per_cycle, text))
+        w.record.repeats.append(Repeat(s.t, s.t + shift, float(period), k, per_cycle, text))
         if cycle:
             ev = Event(s.t, "path", "sim", "repeated", text, s.t)
-            w.events.append(ev)
+            w.record.events.append(ev)
             self.expanded[id(ev)] = k * per_cycle
-        w.late_log.extend(guards)
+        w.record.late_log.extend(guards)
 
 
 def _summary(k: int, period: float, cycle: list[Event], per_cycle: int, growth: float) -> str:
@@ -793,19 +799,20 @@ def run(w: "World", est: Estimate | None) -> None:
         if why:
             raise refusal(sc, est, why)
     det = Detector(w)
-    w.late_log = []
+    w.record.late_log = []
     engine = w.engine
     heap = engine._heap
     pop = heapq.heappop
     until = engine.instant(sc.until_s)
     ext = det.ext
     steps = engine.steps
+    events = w.record.events
     while heap:
         top = heap[0]
         if top[0] > until:
             break
         h = top[3]
-        if steps + len(w.events) + det.work >= BUDGET:
+        if steps + len(events) + det.work >= BUDGET:
             engine.steps = steps
             raise refusal(sc, est or estimate(sc), f"no cycle repeated exactly in the first {steps:,} steps "
                           f"({engine.now:g} s)", cls=GaveUp)
@@ -833,4 +840,4 @@ def run(w: "World", est: Estimate | None) -> None:
             steps += 1
             fn(*args)
     engine.steps = steps
-    w.late_log = None
+    w.record.late_log = None

@@ -20,15 +20,17 @@ answers our own probe is in window and acceptable, so it resets idleness and
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .mechanisms import tcp_keepalive as ka
 from .mechanisms import tcp_retransmit as rt
 from .mechanisms import time_wait as tw
+from .wire import Msg, Segment
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .simulate import HostRuntime, World
+    from .engine import Handle
+    from .settings import HostSettings
+
 
 def _end_seq(m: tuple) -> int:
     return m[0]
@@ -38,42 +40,68 @@ def _end_seq(m: tuple) -> int:
 OPEN_STATES = ("ESTABLISHED", "CLOSE_WAIT")
 
 
-@dataclass(eq=False)
-class Msg:
-    """An application-level message carried in TCP bytes (an SSH packet, a request...)."""
+class Clock(Protocol):
+    """The time of the event being processed (:class:`kalab.engine.Engine` is one)."""
 
-    kind: str                 # "data", "alive_req", "alive_reply"
-    nbytes: int
-    reply_bytes: int = 0
+    now: float        # scenario time [s]
+    late_s: float     # how much later than nominal the real system may run this event [s]
 
 
-@dataclass(eq=False, slots=True)
-class Segment:
-    src: str
-    dst: str
-    seq: int
-    ack: int | None
-    length: int = 0
-    syn: bool = False
-    fin: bool = False
-    rst: bool = False
-    label: str = "ack"        # what the timeline calls it: data, keepalive, retransmit, tlp, ...
-    msgs: tuple = field(default_factory=tuple)   # ((end_seq, Msg), ...)
+class Kernel(Protocol):
+    """What an :class:`Endpoint` needs of its host: the whole interface (:class:`kalab.host.Host`;
+    tests use a fake).  Times are scenario seconds; ``mono``/``jiffies`` are the host's own clocks."""
 
-    def describe(self) -> str:
-        flags = "".join(f for f, on in (("S", self.syn), ("F", self.fin), ("R", self.rst)) if on) or "."
-        return f"{self.label} [{flags}] seq={self.seq} len={self.length}"
+    side: str                    # "client" or "server"
+    settings: "HostSettings"     # .tcp (the socket's settings) and .hz
+    clock: Clock
+
+    def mono(self, t: float) -> float:
+        """CLOCK_MONOTONIC at ``t`` [s] (stopped while the host sleeps)."""
+
+    def jiffies(self, t: float) -> int:
+        """The kernel's tick counter at ``t``."""
+
+    def kernel_timer(self, delay_s: float, fn, *args, deadline_late_s: float | None = None) -> "Handle":
+        """Run ``fn(*args)`` after ``delay_s`` rounded up to jiffies, with timer-wheel slack; ``cancel()``-able."""
+
+    def transmit(self, seg: Segment) -> None:
+        """Send ``seg`` onto the path now."""
+
+    def log(self, layer: str, kind: str, detail: str = "") -> None:
+        """An event of this host on the timeline, now."""
+
+    def link_up_t(self) -> float | None:
+        """When the path's link last came back up, for the timeline's words only (None: never went down)."""
+
+
+class SocketUser(Protocol):
+    """What an :class:`Endpoint` tells the program holding it (:class:`kalab.apps.App`)."""
+
+    def established(self) -> None:
+        """The handshake completed."""
+
+    def readable(self, msgs: list[Msg]) -> None:
+        """Whole messages arrived, in order."""
+
+    def eof(self) -> None:
+        """The peer's FIN arrived (after all its data)."""
+
+    def error(self, errno: str, by: str) -> None:
+        """The socket is gone with ``errno``; ``by`` is the cause (a :data:`kalab.result.BY` value)."""
 
 
 class Endpoint:
     """The TCP control block of one side."""
 
-    def __init__(self, world: "World", host: "HostRuntime", state: str) -> None:
-        self.w = world
-        self.h = host
-        self.s = host.settings.tcp
-        self.hz = host.settings.hz
-        self.side = host.side
+    def __init__(self, kernel: Kernel, state: str, srtt_s: float, user: SocketUser) -> None:
+        """``srtt_s``: the smoothed RTT the connection starts with (the path's, or what the scenario
+        says the connection has estimated); ``user``: the program told of data, EOF and errors."""
+        self.k = kernel
+        self.clock = kernel.clock
+        self.user = user
+        self.s = kernel.settings.tcp
+        self.hz = kernel.settings.hz
+        self.side = kernel.side
         self.peer = "server" if self.side == "client" else "client"
         self.state = state
         self.snd_una = self.snd_nxt = 1
@@ -82,11 +110,9 @@ class Endpoint:
         self.close_pending = False
         self.out_msgs: list[tuple[int, Msg]] = []     # (end_seq, msg) not yet acknowledged
         self.unsent: list[Msg] = []
-        # RTO and TLP follow the kernel's smoothed RTT: the path RTT unless the scenario says
-        # what the connection has actually estimated (delayed ACKs during set-up inflate it).
-        rtt = host.settings.srtt_s if host.settings.srtt_s is not None else world.scenario.path.rtt_s
-        self.srtt_s = rtt
-        self.rto_s = rt.initial_rto_s(rtt, self.hz, self.s.rto_min_s, self.s.rto_max_s)
+        # RTO and TLP follow the kernel's smoothed RTT.
+        self.srtt_s = srtt_s
+        self.rto_s = rt.initial_rto_s(srtt_s, self.hz, self.s.rto_min_s, self.s.rto_max_s)
         self.rto0_s = self.rto_s
         self.head_sent_s = 0.0
         self.retransmits = 0
@@ -101,8 +127,8 @@ class Endpoint:
         self.ka_last_intvl = 0.0
         self.misc_timer = None                         # TIME_WAIT / FIN_WAIT_2
         self.fin_wait2_stages: list[float] = []        # an orphan's FIN_WAIT_2 timers still to run [s]
-        self.last_rx = host.jiffies(world.now)          # jiffies of the last received segment
-        self.last_rx_late = world.engine.late_s         # how late (at most) that receipt really was
+        self.last_rx = kernel.jiffies(kernel.clock.now)  # jiffies of the last received segment
+        self.last_rx_late = kernel.clock.late_s         # how late (at most) that receipt really was
         self.orphan = False
         self.connect_stamp: float | None = None
         s = self.s
@@ -120,12 +146,12 @@ class Endpoint:
         return len(self.out_msgs) + fin
 
     def _log(self, kind: str, detail: str = "") -> None:
-        self.w.log(self.side, "tcp", kind, detail)
+        self.k.log("tcp", kind, detail)
 
     def _send(self, seq: int, ack: int | None, length: int = 0, syn: bool = False, fin: bool = False,
               rst: bool = False, label: str = "ack", msgs: tuple = ()) -> Segment:
         seg = Segment(self.side, self.peer, seq, ack, length, syn, fin, rst, label, msgs)
-        self.w.transmit(seg)
+        self.k.transmit(seg)
         return seg
 
     def _send_ack(self) -> None:
@@ -152,8 +178,8 @@ class Endpoint:
     # ------------------------------------------------------------ set-up
     def start_established(self) -> None:
         self.state = "ESTABLISHED"
-        self.last_rx = self.h.jiffies(self.w.engine.now)
-        self.last_rx_late = self.w.engine.late_s
+        self.last_rx = self.k.jiffies(self.clock.now)
+        self.last_rx_late = self.clock.late_s
         self.arm_keepalive(self.s.keepalive_idle_s)
 
     def connect(self) -> None:
@@ -161,11 +187,17 @@ class Endpoint:
         set-up)."""
         self.state = "SYN_SENT"
         self.snd_una, self.snd_nxt = 0, 1
-        self.connect_stamp = self.h.mono(self.w.engine.now)
+        self.connect_stamp = self.k.mono(self.clock.now)
         self.rto_s = rt.TCP_TIMEOUT_INIT_S
         self._send(seq=0, ack=None, syn=True, label="syn")
         self._log("syn_sent", "connect()")
         self._arm_rtx(self.rto_s, "syn")
+
+    def accept(self, syn: Segment) -> None:
+        """A listener's new socket answers ``syn`` with a SYN-ACK (SYN-ACK retransmission is not modelled)."""
+        self.snd_una, self.snd_nxt = 0, 1
+        self.rcv_nxt = syn.seq + 1
+        self._send(seq=0, ack=self.rcv_nxt, syn=True, label="synack")
 
     # ------------------------------------------------------------ application calls
     def can_send(self) -> bool:
@@ -189,7 +221,7 @@ class Endpoint:
         self._log("data_sent", f"{msg.nbytes} bytes ({msg.kind})")
         self._send(seq=seq, ack=self.rcv_nxt, length=msg.nbytes, label=msg.kind, msgs=((self.snd_nxt, msg),))
         if was_idle:
-            self.head_sent_s = self.w.engine.now
+            self.head_sent_s = self.clock.now
         self._arm_after_send()
 
     def _arm_after_send(self) -> None:
@@ -197,7 +229,7 @@ class Endpoint:
         if self.s.retransmit_rule == "linux" and not self.tlp_done and self.retransmits == 0:
             # rto - (now - head): the two times are close, so their difference is exact; head + rto - now
             # lost the last digits at large times (0.2010000038 s at 3e7 s: one jiffy more at HZ=1000).
-            rto_left = max(self.rto_s - (self.w.engine.now - self.head_sent_s), 1 / self.hz)
+            rto_left = max(self.rto_s - (self.clock.now - self.head_sent_s), 1 / self.hz)
             pto = rt.tlp_timeout_s(self.srtt_s, rto_left, self.packets_out(), self.hz)
             self._arm_rtx(pto, "tlp")
         elif self.rtx_timer is None:
@@ -227,7 +259,7 @@ class Endpoint:
         self._log("fin_sent", self.state)
         self._send(seq=self.fin_seq, ack=self.rcv_nxt, fin=True, label="fin")
         if was_idle:
-            self.head_sent_s = self.w.engine.now
+            self.head_sent_s = self.clock.now
         self._cancel("ka_timer")
         self._arm_after_send()
 
@@ -235,12 +267,12 @@ class Endpoint:
     def _arm_rtx(self, delay_s: float, kind: str) -> None:
         self._cancel("rtx_timer")
         self.rtx_kind = kind
-        self.rtx_timer = self.w.kernel_timer(self.h, delay_s, self._on_rtx)
+        self.rtx_timer = self.k.kernel_timer(delay_s, self._on_rtx)
 
     def arm_keepalive(self, delay_s: float, deadline: bool = False) -> None:
         self._cancel("ka_timer")
         if self.s.keepalive_enabled:
-            self.ka_timer = self.w.kernel_timer(self.h, delay_s, self._on_keepalive,
+            self.ka_timer = self.k.kernel_timer(delay_s, self._on_keepalive,
                                                 deadline_late_s=self.last_rx_late if deadline else None)
 
     def _on_keepalive(self) -> None:
@@ -248,7 +280,7 @@ class Endpoint:
         if self.state not in ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_2") or self.orphan:
             return
         s = self.s
-        elapsed = (self.h.jiffies(self.w.engine.now) - self.last_rx) / self.hz  # keepalive_time_elapsed, in jiffies
+        elapsed = (self.k.jiffies(self.clock.now) - self.last_rx) / self.hz  # keepalive_time_elapsed, in jiffies
         busy = self.packets_out() > 0 or bool(self.unsent)
         if s.keepalive_rule == "bsd":
             act = ka.bsd_keepalive_fire(elapsed_s=elapsed, idle_s=s.keepalive_idle_s, intvl_s=s.keepalive_intvl_s,
@@ -296,8 +328,8 @@ class Endpoint:
         if self._write_timeout():
             return
         if self.retrans_stamp is None:
-            self.retrans_stamp = self.h.mono(self.w.engine.now)
-            self.first_retx_t = self.w.engine.now
+            self.retrans_stamp = self.k.mono(self.clock.now)
+            self.first_retx_t = self.clock.now
         self.retransmits += 1
         self.total_rto += 1
         self._log("retransmit", f"#{self.retransmits}, RTO {self.rto_s:g} s")
@@ -309,7 +341,7 @@ class Endpoint:
         else:
             cap = s.rexmt_max_s if s.retransmit_rule == "solaris" else s.rto_max_s
             self.rto_s = rt.backoff_rto_s(self.rto_s, cap)
-            nxt = rt.clamp_rto_to_user_timeout_s(rto_s=self.rto_s, now_s=self.h.mono(self.w.engine.now),
+            nxt = rt.clamp_rto_to_user_timeout_s(rto_s=self.rto_s, now_s=self.k.mono(self.clock.now),
                                                  retrans_stamp_s=self.retrans_stamp, user_timeout_s=s.user_timeout_s,
                                                  hz=self.hz) if s.retransmit_rule == "linux" else self.rto_s
         self._arm_rtx(nxt, "rto")
@@ -317,7 +349,7 @@ class Endpoint:
     def _write_timeout(self) -> bool:
         """``tcp_write_timeout``: give up?  (Checked only when the RTO fires.)"""
         s = self.s
-        now = self.h.mono(self.w.engine.now)
+        now = self.k.mono(self.clock.now)
         if s.retransmit_rule == "linux":
             boundary = s.retries2
             if self.orphan:
@@ -346,7 +378,7 @@ class Endpoint:
 
     def _on_syn_timer(self) -> None:
         s = self.s
-        now = self.h.mono(self.w.engine.now)
+        now = self.k.mono(self.clock.now)
         expired = rt.syn_expired(retransmits=self.retransmits, syn_retries=s.syn_retries,
                                  linear_timeouts=s.syn_linear_timeouts)
         if not expired:
@@ -375,7 +407,7 @@ class Endpoint:
             # mini-socket takes over for the rest (a second timer, with its own slack).
             rest = self.fin_wait2_stages.pop(0)
             self._log("fin_wait2_mini", f"orphaned FIN_WAIT_2 becomes a mini-socket for {rest:g} s more")
-            self.misc_timer = self.w.kernel_timer(self.h, rest, self._on_misc)
+            self.misc_timer = self.k.kernel_timer(rest, self._on_misc)
             return
         if self.state == "TIME_WAIT":
             self._log("time_wait_end", "TIME_WAIT over: the connection is gone")
@@ -389,7 +421,7 @@ class Endpoint:
         self._cancel_all()
         flag = " (unverified value)" if self.s.time_wait_unverified else ""
         self._log("time_wait", f"{self.s.time_wait_s:g} s{flag}")
-        self.misc_timer = self.w.kernel_timer(self.h, self.s.time_wait_s, self._on_misc)
+        self.misc_timer = self.k.kernel_timer(self.s.time_wait_s, self._on_misc)
 
     # ------------------------------------------------------------ receive path
     def receive(self, seg: Segment) -> None:
@@ -412,12 +444,12 @@ class Endpoint:
                 self._cancel("rtx_timer")
                 self.rto_s = self.rto0_s = rt.initial_rto_s(self.srtt_s, self.hz, self.s.rto_min_s, self.s.rto_max_s)
                 self.state = "ESTABLISHED"
-                self.last_rx = self.h.jiffies(self.w.engine.now)
-                self.last_rx_late = self.w.engine.late_s
+                self.last_rx = self.k.jiffies(self.clock.now)
+                self.last_rx_late = self.clock.late_s
                 self._send_ack()
                 self._log("established", "SYN-ACK received")
                 self.arm_keepalive(self.s.keepalive_idle_s)
-                self.w.on_established(self.side)
+                self.user.established()
             return
         if seg.syn:  # a duplicate SYN-ACK: our ACK was lost
             self._send_ack()
@@ -427,11 +459,11 @@ class Endpoint:
                 self.snd_una = self.snd_nxt
                 self.state = "ESTABLISHED"
                 self._cancel("rtx_timer")
-                self.last_rx = self.h.jiffies(self.w.engine.now)
-                self.last_rx_late = self.w.engine.late_s
+                self.last_rx = self.k.jiffies(self.clock.now)
+                self.last_rx_late = self.clock.late_s
                 self._log("established", "handshake ACK received")
                 self.arm_keepalive(self.s.keepalive_idle_s)
-                self.w.on_established(self.side)
+                self.user.established()
             else:
                 return
         end = seg.seq + seg.length
@@ -440,12 +472,12 @@ class Endpoint:
             # Old duplicate or a keepalive probe (seq = rcv_nxt - 1): dup ACK only.
             self._send_ack()
             return
-        now_j = self.h.jiffies(self.w.engine.now)
+        now_j = self.k.jiffies(self.clock.now)
         if seg.ack is not None and seg.ack >= self.snd_una:
             if self.probes_out and not seg.length and not seg.fin:
                 self._log("keepalive_ack", f"probe {self.probes_out} answered")
             self.last_rx = now_j
-            self.last_rx_late = self.w.engine.late_s
+            self.last_rx_late = self.clock.late_s
             self.probes_out = 0
             if seg.ack > self.snd_una:
                 self._ack_advanced(min(seg.ack, self.snd_nxt))
@@ -463,7 +495,7 @@ class Endpoint:
             readable = [m for (e, m) in seg.msgs if self.rcv_nxt < e <= end]
             self.rcv_nxt = end
             self.last_rx = now_j
-            self.last_rx_late = self.w.engine.late_s
+            self.last_rx_late = self.clock.late_s
             need_ack = True
         elif seg.length:
             need_ack = True
@@ -475,11 +507,11 @@ class Endpoint:
             need_ack = True
             self._log("fin_received", "retransmitted FIN in TIME_WAIT: re-ACK, restart TIME_WAIT")
             self._cancel("misc_timer")
-            self.misc_timer = self.w.kernel_timer(self.h, self.s.time_wait_s, self._on_misc)
+            self.misc_timer = self.k.kernel_timer(self.s.time_wait_s, self._on_misc)
         if need_ack:
             self._send_ack()
         if readable:
-            self.w.app_data(self.side, readable)
+            self.user.readable(readable)
         if got_fin:
             self._on_fin()
 
@@ -492,15 +524,15 @@ class Endpoint:
             self.out_msgs = self.out_msgs[cut:]
         if self.snd_una < self.snd_nxt:
             # Partial ACK: restart the RTO for what is left.
-            self.head_sent_s = self.w.engine.now
+            self.head_sent_s = self.clock.now
             if self.rtx_kind != "rto" or self.retransmits == 0:
                 self._arm_rtx(self.rto_s, "rto")
             return
         self._cancel("rtx_timer")
         self.rtx_kind = ""
         if self.retransmits:
-            since = self.w.link_up_t
-            lag = f", {self.w.engine.now - since:g} s after the link came back" if since is not None and since <= self.w.engine.now else ""
+            since = self.k.link_up_t()
+            lag = f", {self.clock.now - since:g} s after the link came back" if since is not None and since <= self.clock.now else ""
             self._log("acked", f"outstanding data acknowledged after {self.retransmits} retransmissions{lag}")
         self.retransmits = 0
         self.retrans_stamp = None
@@ -513,7 +545,7 @@ class Endpoint:
                 self._log("fin_wait_2", "our FIN was acknowledged")
                 if self.orphan:
                     self.fin_wait2_stages = list(tw.fin_wait2_orphan_stages_s(self.s.fin_timeout_s, self.rto_s))
-                    self.misc_timer = self.w.kernel_timer(self.h, self.fin_wait2_stages.pop(0), self._on_misc)
+                    self.misc_timer = self.k.kernel_timer(self.fin_wait2_stages.pop(0), self._on_misc)
             elif self.state == "CLOSING":
                 self._enter_time_wait()
             elif self.state == "LAST_ACK":
@@ -532,7 +564,7 @@ class Endpoint:
         self._log("fin_received", "")
         if self.state == "ESTABLISHED":
             self.state = "CLOSE_WAIT"
-            self.w.app_eof(self.side)
+            self.user.eof()
         elif self.state == "FIN_WAIT_1":
             self.state = "CLOSING"
         elif self.state == "FIN_WAIT_2":
@@ -544,7 +576,7 @@ class Endpoint:
         was_orphan = self.orphan
         self._gone(errno)
         if not was_orphan:
-            self.w.app_error(self.side, errno, by)
+            self.user.error(errno, by)
 
     def _gone(self, why: str) -> None:
         self.state = "CLOSED"
@@ -552,13 +584,4 @@ class Endpoint:
         self.unsent.clear()
 
 
-def listening_accept(world: "World", host: "HostRuntime", syn: Segment) -> Endpoint:
-    """A listener answers a SYN with a SYN-ACK (SYN-ACK retransmission is not modelled)."""
-    ep = Endpoint(world, host, "SYN_RECV")
-    ep.snd_una, ep.snd_nxt = 0, 1
-    ep.rcv_nxt = syn.seq + 1
-    ep._send(seq=0, ack=ep.rcv_nxt, syn=True, label="synack")
-    return ep
-
-
-__all__: list[Any] = ["Endpoint", "Segment", "Msg", "listening_accept"]
+__all__: list[Any] = ["Endpoint", "Kernel", "Clock", "SocketUser", "OPEN_STATES"]
