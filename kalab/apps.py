@@ -19,9 +19,22 @@ from .mechanisms import ssh_alive, sshd_alive
 from .wire import Msg
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engine import Handle
+    from .engine import Clock, Handle
     from .settings import HostSettings
-    from .stack import Clock, Endpoint
+
+
+class Socket(Protocol):
+    """What a program uses of its socket (:class:`kalab.stack.Endpoint`)."""
+
+    state: str                        # "SYN_SENT", "ESTABLISHED", ...
+    connect_stamp: float | None       # set by connect()
+    alive: bool                       # not CLOSED
+
+    def can_send(self) -> bool: ...
+
+    def send(self, msg: Msg) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 class System(Protocol):
@@ -31,7 +44,7 @@ class System(Protocol):
     side: str
     settings: "HostSettings"          # .app (the program's settings), .monotime_phase_s
     clock: "Clock"
-    endpoint: "Endpoint | None"       # the connection's socket, if there is one
+    endpoint: Socket | None           # the connection's socket, if there is one
     had_session: bool                 # its socket reached ESTABLISHED at some point
 
     def app_timer(self, t_abs: float, fn, *args, base_late_s: float | None = None) -> "Handle":

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 FAULT, DELIVER, TIMER, APP = 0, 1, 2, 3
 #: The model's finest time resolution [s] (every timer comparison allows 1e-9 s).
@@ -41,6 +41,14 @@ def resolution_s(until_s: float) -> float:
     """
     q = max(RESOLUTION_S, 16 * math.ulp(max(until_s, 1.0)))
     return 2.0 ** math.ceil(math.log2(q))
+
+
+class Clock(Protocol):
+    """The time of the event being processed, as a host's stack and programs read it (an
+    :class:`Engine` is one)."""
+
+    now: float        # scenario time [s]
+    late_s: float     # how much later than nominal the real system may run this event [s]
 
 
 class StepLimit(RuntimeError):

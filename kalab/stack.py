@@ -28,7 +28,7 @@ from .mechanisms import time_wait as tw
 from .wire import Msg, Segment
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engine import Handle
+    from .engine import Clock, Handle
     from .settings import HostSettings
 
 
@@ -40,20 +40,13 @@ def _end_seq(m: tuple) -> int:
 OPEN_STATES = ("ESTABLISHED", "CLOSE_WAIT")
 
 
-class Clock(Protocol):
-    """The time of the event being processed (:class:`kalab.engine.Engine` is one)."""
-
-    now: float        # scenario time [s]
-    late_s: float     # how much later than nominal the real system may run this event [s]
-
-
 class Kernel(Protocol):
     """What an :class:`Endpoint` needs of its host: the whole interface (:class:`kalab.host.Host`;
     tests use a fake).  Times are scenario seconds; ``mono``/``jiffies`` are the host's own clocks."""
 
     side: str                    # "client" or "server"
     settings: "HostSettings"     # .tcp (the socket's settings) and .hz
-    clock: Clock
+    clock: "Clock"
 
     def mono(self, t: float) -> float:
         """CLOCK_MONOTONIC at ``t`` [s] (stopped while the host sleeps)."""
@@ -584,4 +577,4 @@ class Endpoint:
         self.unsent.clear()
 
 
-__all__: list[Any] = ["Endpoint", "Kernel", "Clock", "SocketUser", "OPEN_STATES"]
+__all__: list[Any] = ["Endpoint", "Kernel", "SocketUser", "OPEN_STATES"]
