@@ -15,6 +15,7 @@ but waits with ``ppoll`` on the monotonic clock, so after waking its pending che
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import TYPE_CHECKING
 
 from . import engine as eng
@@ -43,6 +44,10 @@ class AppTimers:
 class Host:
     """A host during the run: up/down/asleep, its monotonic clock and jiffies, endpoint and program."""
 
+    __slots__ = ("side", "settings", "hz", "engine", "clock", "record", "path", "log", "transmit", "srtt0_s", "up",
+                 "asleep", "slept_s", "sleep_started", "endpoint", "app", "listening", "had_session", "lost_state",
+                 "app_timers")
+
     def __init__(self, side: str, settings: "HostSettings", engine: "Engine", record: "Record", path: "Path") -> None:
         self.side = side
         self.settings = settings
@@ -51,6 +56,8 @@ class Host:
         self.clock = engine                 # .now and .late_s (kalab.stack.Clock)
         self.record = record
         self.path = path
+        # log(layer, kind, detail=""): an event of this host on the timeline, now (no call in between).
+        self.log = partial(record.log, side)
         self.transmit = path.transmit       # (kalab.stack.Kernel.transmit, without a call in between)
         # The smoothed RTT a new connection starts from: the path's unless the scenario says what the
         # connection has actually estimated (delayed ACKs during set-up inflate it).
@@ -138,10 +145,6 @@ class Host:
         self.engine.cancel_owner(self.app_timers)
 
     # ------------------------------------------------------------ the timeline
-    def log(self, layer: str, kind: str, detail: str = "") -> None:
-        """An event of this host on the timeline, now."""
-        self.record.log(self.side, layer, kind, detail)
-
     def compared(self, a: float, b: float) -> None:
         """A decision on lateness (``max(a, b)``, ``a >= b``): noted for :mod:`kalab.fastforward`."""
         self.record.compared(a, b)

@@ -13,7 +13,7 @@ Rules (docs/scenarios.md, docs/mechanisms.md §Middleboxes):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from . import engine as eng
 from .mechanisms import middlebox as mbx
@@ -47,8 +47,10 @@ class MiddleboxState:
 
 
 class Path:
-    """The link and the middleboxes; ``transmit`` sends a segment on, ``cut``/``restore`` are the
-    ``link_down`` fault."""
+    """The link and the middleboxes: ``transmit`` sends a segment on; ``cut`` is the ``link_down`` fault."""
+
+    __slots__ = ("engine", "record", "rtt_s", "one_way_s", "link_down", "link_up_t", "boxes", "boxes_from", "hosts",
+                 "_receive")
 
     def __init__(self, engine: "Engine", record: "Record", settings: "PathSettings") -> None:
         self.engine = engine
@@ -60,10 +62,12 @@ class Path:
         self.boxes = [MiddleboxState(i, b) for i, b in enumerate(settings.middleboxes)]
         self.boxes_from = {"client": self.boxes, "server": self.boxes[::-1]}  # order a segment meets them
         self.hosts: dict[str, "Host"] = {}
+        self._receive: dict[str, Callable[[Segment], None]] = {}
 
     def attach(self, hosts: dict[str, "Host"]) -> None:
         """The two hosts at the ends (each needs the path to send, the path needs them to deliver)."""
         self.hosts = hosts
+        self._receive = {side: h.receive for side, h in hosts.items()}
 
     # ------------------------------------------------------------ segments
     def transmit(self, seg: Segment) -> None:
@@ -81,18 +85,16 @@ class Path:
                                     f"middlebox {st.index} answers {seg.describe()} with RST")
                     rst = Segment(src=seg.dst, dst=seg.src, seq=seg.ack or 0, ack=seg.seq + seg.length, rst=True,
                                   label="middlebox_rst")
-                    engine.at_fixed(engine.now + self.one_way_s, eng.DELIVER, self._deliver, rst, True)
+                    engine.at_fixed(engine.now + self.one_way_s, eng.DELIVER, self._receive[rst.dst], rst)
                 else:
                     self._drop(seg, f"middlebox {st.index} mapping expired")
                 return
             self._refresh(st, seg)
-        engine.at_fixed(engine.now + self.one_way_s, eng.DELIVER, self._deliver, seg, False)
+        # Arrival: the destination host takes it (Host.receive), rtt/2 from now.
+        engine.at_fixed(engine.now + self.one_way_s, eng.DELIVER, self._receive[seg.dst], seg)
 
     def _drop(self, seg: Segment, why: str) -> None:
         self.record.log("path", "path", "dropped", f"{seg.src}->{seg.dst} {seg.label}: {why}")
-
-    def _deliver(self, seg: Segment, from_box: bool) -> None:
-        self.hosts[seg.dst].receive(seg)
 
     # ------------------------------------------------------------ middleboxes
     def start(self) -> None:

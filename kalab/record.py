@@ -6,7 +6,7 @@ The hosts, the path and the programs write here; :meth:`Record.result` turns it 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .result import Event, Repeat, Result, SideResult
 
@@ -46,18 +46,18 @@ class Record:
         self.deaths[side] = SideResult("died", t, t + self.engine.late_s, by, sees, exit_code)
         self.log(side, layer, "died", f"{by}: {sees}" if sees else by)
 
-    def result(self, had_session: dict[str, bool], lost_state: dict[str, bool], until_s: float, name: str,
-               warnings: tuple[str, ...]) -> Result:
-        """Each side's fate: died (its first death), none (never connected), half_open (the other side
-        died or lost the connection's state) or alive."""
+    def result(self, hosts: Mapping[str, Any], until_s: float, name: str, warnings: tuple[str, ...]) -> Result:
+        """Each side's fate: died (its first death), none (its host never had the connection
+        established: ``hosts[side].had_session``), half_open (the other side died or lost the
+        connection's state: ``.lost_state``) or alive."""
         out = {}
         for side in ("client", "server"):
             other = "server" if side == "client" else "client"
             if side in self.deaths:
                 out[side] = self.deaths[side]
-            elif not had_session[side]:
+            elif not hosts[side].had_session:
                 out[side] = SideResult("none")
-            elif other in self.deaths or lost_state[other]:
+            elif other in self.deaths or hosts[other].lost_state:
                 out[side] = SideResult("half_open")
             else:
                 out[side] = SideResult("alive")

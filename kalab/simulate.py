@@ -81,7 +81,8 @@ class World:
         self.record = Record(self.engine)
         self.traffic_runs: list[TrafficRun] = []
         self.path = Path(self.engine, self.record, scenario.path)
-        self.hosts = {s: Host(s, scenario.host(s), self.engine, self.record, self.path) for s in ("client", "server")}
+        self.hosts = {"client": Host("client", scenario.client, self.engine, self.record, self.path),
+                      "server": Host("server", scenario.server, self.engine, self.record, self.path)}
         self.path.attach(self.hosts)
 
     def apply_fault(self, f: Fault) -> None:
@@ -144,9 +145,7 @@ class World:
 
     def _result(self) -> Result:
         sc = self.scenario
-        return self.record.result({x: h.had_session for x, h in self.hosts.items()},
-                                  {x: h.lost_state for x, h in self.hosts.items()},
-                                  sc.until_s, sc.name, sc.warnings)
+        return self.record.result(self.hosts, sc.until_s, sc.name, sc.warnings)
 
 
 def simulate(scenario: Mapping[str, Any] | Scenario) -> Result:
