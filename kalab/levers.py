@@ -13,7 +13,8 @@ from typing import Any, Mapping
 
 from . import native
 from .families import lookup
-from .scenario import SSH_OPTIONS, SSHD_OPTIONS, load, with_value
+from .scenario import load, with_value
+from .ssh_options import SSH_OPTIONS, SSHD_OPTIONS
 from .simulate import simulate
 from .units import UNIT_SECONDS, format_duration
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from . import native
-from .errors import ScenarioError, show, unknown_key
+from . import native, ssh_options
+from .dotted import split_key, with_value
+from .errors import ScenarioError, show
 from .inputs import MAX_SCENARIO_BYTES, check_tree, parse_json, read_regular_file
 from .mechanisms import middlebox as mb
 from .mechanisms import ssh_alive, sshd_alive
@@ -28,7 +27,13 @@ from .mechanisms import telnetd as telnetd_flags
 from .presets import os_defaults
 from .settings import (APP_KINDS, DEFAULT_HZ, DEFAULT_KERNEL, DEFAULT_OPENSSH, OS_NAMES, AppSettings,
                        HostSettings, TcpSettings)
-from .units import TIME_FORMATS_HELP, openssh_time
+from .validate import boolean as _bool
+from .validate import check_keys as _check_keys
+from .validate import choice as _choice
+from .validate import fmt as _fmt
+from .validate import number as _number
+from .validate import port_range as _port_range
+from .validate import version as _version
 
 SIDES = ("client", "server")
 FAULT_KINDS = ("link_down", "host_crash", "host_reboot", "process_kill", "sleep")
@@ -57,23 +62,6 @@ FAULT_KEYS = {"link_down": ("kind", "at_s", "for_s"),
               "process_kill": ("kind", "at_s", "side"),
               "sleep": ("kind", "at_s", "side", "for_s")}
 
-#: ssh_config / sshd_config keywords kalab models, with (internal field, kind, lo, hi).
-SSH_OPTIONS = {
-    "serveraliveinterval": ("ServerAliveInterval", "alive_interval_s", "time", 0, 2**31 - 1),
-    "serveralivecountmax": ("ServerAliveCountMax", "alive_count_max", "int", 0, 2**31 - 1),
-    "tcpkeepalive": ("TCPKeepAlive", "tcp_keepalive", "yesno", 0, 1),
-    "connecttimeout": ("ConnectTimeout", "connect_timeout_s", "time", 0, 2**31 - 1),
-}
-SSHD_OPTIONS = {
-    "clientaliveinterval": ("ClientAliveInterval", "alive_interval_s", "time", 0, 2**31 - 1),
-    "clientalivecountmax": ("ClientAliveCountMax", "alive_count_max", "int", 0, 2**31 - 1),
-    "tcpkeepalive": ("TCPKeepAlive", "tcp_keepalive", "yesno", 0, 1),
-}
-#: Keywords accepted and ignored (they do not change any timer).
-SSH_IGNORED = ("user", "port", "hostname", "identityfile", "stricthostkeychecking", "userknownhostsfile",
-               "batchmode", "loglevel", "requesttty", "compression", "controlmaster", "controlpath")
-SSHD_IGNORED = ("port", "permitrootlogin", "usepam", "passwordauthentication", "hostkey", "loglevel",
-                "pidfile", "logingracetime", "listenaddress", "authorizedkeysfile", "strictmodes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,76 +146,6 @@ class Scenario:
         return json.loads(self.source_json)
 
 
-# ---------------------------------------------------------------- value checks
-
-def _check_keys(d: Any, path: str, allowed) -> Mapping:
-    if not isinstance(d, Mapping):
-        raise ScenarioError(path, f"must be an object, got {type(d).__name__} {show(d)}")
-    for k in d:
-        if not isinstance(k, str) or k not in allowed:
-            raise unknown_key(path, str(k), allowed)
-    return d
-
-
-def _number(value: Any, key: str, lo: float, hi: float, *, integer: bool = False, unit: str = "",
-            source: str = "") -> float:
-    allowed = f"{_fmt(lo)}..{_fmt(hi)}{(' ' + unit) if unit else ''}" + (f" ({source})" if source else "")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ScenarioError(key, f"must be {'a whole number' if integer else 'a number'}, got "
-                            f"{type(value).__name__} {show(value)}", value=value, allowed=allowed)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ScenarioError(key, f"must be finite, got {value!r}", value=value, allowed=allowed)
-    # The range first, compared exactly (int vs float): float() of a 400-digit int overflows, and a
-    # 5,000-digit int cannot even be printed (show() gives its size instead).
-    if not lo <= value <= hi:
-        raise ScenarioError(key, f"{show(value)} is out of range", value=value, allowed=allowed)
-    if integer and not float(value).is_integer():
-        raise ScenarioError(key, f"must be a whole number, got {value!r}", value=value, allowed=allowed)
-    return int(value) if integer else float(value)
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(x)
-
-
-def _choice(value: Any, key: str, choices) -> str:
-    if not isinstance(value, str) or value not in choices:
-        from .errors import closest
-        guess = closest(str(value), choices) if isinstance(value, str) else None
-        raise ScenarioError(key, f"{show(value)} is not valid", value=value, allowed=", ".join(choices),
-                            hint=f"did you mean {guess!r}?" if guess else None)
-    return value
-
-
-def _bool(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise ScenarioError(key, f"must be true/false or 0/1, got {show(value)}", value=value, allowed="0 or 1")
-
-
-_VERSION = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})(?:\.[0-9]{1,9})*")
-
-
-def _version(value: Any, key: str, lo: tuple[int, int], hi: tuple[int, int]) -> tuple[int, int]:
-    """``"6.10"`` -> (6, 10).  A string only: the JSON number 6.10 *is* 6.1, so a number is refused
-    with that hint rather than read as the wrong version."""
-    allowed = f"{lo[0]}.{lo[1]}..{hi[0]}.{hi[1]}, as a string"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise ScenarioError(key, f"must be a string like \"{lo[0]}.{lo[1]}\", got the number {show(value)}",
-                            value=value, allowed=allowed,
-                            hint="write versions as strings: the JSON number 6.10 is 6.1, not 6.10")
-    m = _VERSION.fullmatch(value) if isinstance(value, str) else None
-    if m is None:
-        raise ScenarioError(key, f"must be a version like \"{lo[0]}.{lo[1]}\", got {show(value)}", value=value,
-                            allowed=allowed)
-    v = (int(m.group(1)), int(m.group(2)))
-    if not lo <= v <= hi:
-        raise ScenarioError(key, f"{show(value)} is out of range", value=value, allowed=allowed)
-    return v
-
-
 # ---------------------------------------------------------------- hosts
 
 def _native_values(d: Any, path: str, table: dict, os_name: str, kernel: tuple[int, int]) -> dict:
@@ -253,28 +171,6 @@ def _native_values(d: Any, path: str, table: dict, os_name: str, kernel: tuple[i
     return out
 
 
-def _port_range(value: Any, key: str) -> tuple[int, int]:
-    """Two whole port numbers: ``[32768, 60999]`` or ``"32768 60999"`` (as /proc/sys prints it).
-    Not ``[1.5, 2.7]`` (int() would truncate), not ``[true, true]``, not ``"7_200 8000"``."""
-    parts = value.split() if isinstance(value, str) else value
-    allowed = "1 <= low <= high <= 65535"
-    if not isinstance(parts, (list, tuple)) or len(parts) != 2:
-        raise ScenarioError(key, f"must be two port numbers like '32768 60999', got {show(value)}", value=value,
-                            allowed=allowed)
-    ports = []
-    for p in parts:
-        if isinstance(p, str) and re.fullmatch(r"[0-9]{1,5}", p):
-            p = int(p)
-        if isinstance(p, bool) or not isinstance(p, int):
-            raise ScenarioError(key, f"must be two whole port numbers, got {show(value)}", value=value,
-                                allowed=allowed)
-        ports.append(p)
-    lo, hi = ports
-    if not 1 <= lo <= hi <= 65535:
-        raise ScenarioError(key, f"{show(value)} is not a valid range", value=value, allowed=allowed)
-    return (lo, hi)
-
-
 def _app(d: Any, path: str, os_name: str) -> AppSettings:
     if d is None:
         return AppSettings()
@@ -291,47 +187,8 @@ def _app(d: Any, path: str, os_name: str) -> AppSettings:
     if options is not None:
         if kind not in ("ssh", "sshd"):
             raise ScenarioError(f"{path}.options", f"only ssh and sshd take options; {kind!r} takes 'flags'")
-        table = SSH_OPTIONS if kind == "ssh" else SSHD_OPTIONS
-        ignored = SSH_IGNORED if kind == "ssh" else SSHD_IGNORED
-        if not isinstance(options, Mapping):
-            raise ScenarioError(f"{path}.options", f"must be an object, got {show(options)}")
-        for name, value in options.items():
-            key = f"{path}.options.{name}"
-            low = str(name).lower()  # ssh keywords are case-insensitive
-            if low in ignored:
-                if isinstance(value, bool) or not isinstance(value, (str, int)) or \
-                        (isinstance(value, int) and abs(value) > 2**63):
-                    raise ScenarioError(key, f"must be a string (as in {'ssh_config' if kind == 'ssh' else 'sshd_config'}),"
-                                             f" got {type(value).__name__} {show(value)}", value=value)
-                given.append((str(name), str(value)))
-                continue
-            if low not in table:
-                raise unknown_key(f"{path}.options", str(name), [v[0] for v in table.values()])
-            canon, field, typ, lo, hi = table[low]
-            if typ == "yesno":
-                if isinstance(value, bool):
-                    fields[field] = value
-                elif isinstance(value, str) and value.lower() in ("yes", "no"):
-                    fields[field] = value.lower() == "yes"
-                else:
-                    raise ScenarioError(key, f"must be 'yes' or 'no', got {show(value)}", value=value,
-                                        allowed="yes, no")
-            elif typ == "time":
-                if isinstance(value, str):
-                    # OpenSSH's own grammar (convtime), as for ssh_config/sshd_config files: "1.5h" is
-                    # refused there by ssh and sshd, so here too.
-                    secs = openssh_time(value)
-                    if secs is None:
-                        raise ScenarioError(key, f"invalid time value {show(value)} (ssh/sshd refuse to start on it)",
-                                            value=value, allowed=TIME_FORMATS_HELP)
-                    value = secs
-                v = _number(value, key, lo, hi, unit="s")
-                if not float(v).is_integer():
-                    raise ScenarioError(key, f"must be whole seconds, got {value!r}", value=value)
-                fields[field] = int(v)
-            else:
-                fields[field] = _number(value, key, lo, hi, integer=True)
-            given.append((canon, str(value)))
+        opt_fields, given = ssh_options.parse(options, f"{path}.options", kind)
+        fields.update(opt_fields)
     flags = d.get("flags")
     if flags is not None:
         if kind not in ("telnetd", "telnet"):
@@ -575,56 +432,6 @@ def load_file(path: str | Path) -> Scenario:
     return loads(text)
 
 
+# split_key and with_value live in kalab.dotted; kalab.scenario.with_value is how notebooks and tests name it.
 __all__ = ["Scenario", "Traffic", "Fault", "Middlebox", "PathSettings", "load", "loads", "load_file",
-           "DEFAULT_KERNEL", "DEFAULT_OPENSSH"]
-
-
-def split_key(key: str) -> list[str | int]:
-    """``"client.sysctl.net.ipv4.tcp_keepalive_time"`` -> ``["client", "sysctl", "net.ipv4.tcp_keepalive_time"]``.
-
-    Sysctl names contain dots, so everything after ``sysctl`` is one key; list
-    positions are numbers (``"faults.0.for_s"``).
-    """
-    parts = key.split(".")
-    out: list[str | int] = []
-    for i, p in enumerate(parts):
-        if out and out[-1] == "sysctl":
-            out.append(".".join(parts[i:]))
-            break
-        out.append(int(p) if p.isascii() and p.isdigit() and len(p) <= 9 else p)   # (no int() of "²" or 5,000 digits)
-    return out
-
-
-def with_value(source: Mapping, key: str, value: Any) -> dict:
-    """A copy of a scenario dict with one dotted key set; missing objects on the way are created.
-
-    >>> with_value({"client": {}, "server": {}}, "client.socket.TCP_KEEPIDLE", 60)["client"]
-    {'socket': {'TCP_KEEPIDLE': 60}}
-    """
-    try:
-        out = copy.deepcopy(dict(source))
-    except RecursionError:
-        raise ScenarioError(key, "the scenario is nested too deeply to copy", allowed="at most 32 levels") from None
-    node: Any = out
-    parts = split_key(key)
-    for i, p in enumerate(parts[:-1]):
-        nxt = parts[i + 1]
-        if isinstance(p, int):
-            if not isinstance(node, list) or p >= len(node):
-                raise ScenarioError(key, f"no item {p} at {'.'.join(map(str, parts[:i]))}")
-            node = node[p]
-        else:
-            if not isinstance(node, dict):
-                raise ScenarioError(key, f"{'.'.join(map(str, parts[:i]))} is not an object")
-            node = node.setdefault(p, [] if isinstance(nxt, int) else {})
-    last = parts[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or last >= len(node):
-            raise ScenarioError(key, f"no item {last}")
-        node[last] = value
-    else:
-        if not isinstance(node, dict):
-            raise ScenarioError(key, f"{'.'.join(map(str, parts[:-1]))} is {show(node)}, not an object, so it has "
-                                     f"no key {show(last)}")
-        node[last] = value
-    return out
+           "DEFAULT_KERNEL", "DEFAULT_OPENSSH", "split_key", "with_value"]

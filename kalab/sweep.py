@@ -243,7 +243,7 @@ def _values_to_check(key: str, vals: np.ndarray) -> np.ndarray:
     """Which axis values must be loaded to know that all are valid.
 
     A numeric setting's valid values form a range -- of whole numbers where the kernel wants them
-    (``scenario._number``) -- so the smallest, the largest and the first fractional value settle it
+    (``validate.number``) -- so the smallest, the largest and the first fractional value settle it
     (NaN sorts last, so it is checked too).  Choices (``hz``) and non-numeric values: each distinct one.
     """
     if vals.dtype.kind not in "iuf" or str(split_key(key)[-1]) in CHOICE_KEYS:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kalab import native, scenario
+from kalab import native, scenario, ssh_options
 from kalab.mechanisms import middlebox
 
 ROOT = Path(__file__).parent.parent
@@ -25,7 +25,7 @@ def all_keys():
     for tables in native.TABLES.values():
         for table in tables.values():
             keys |= set(table)
-    keys |= {v[0] for v in scenario.SSH_OPTIONS.values()} | {v[0] for v in scenario.SSHD_OPTIONS.values()}
+    keys |= {v[0] for v in ssh_options.SSH_OPTIONS.values()} | {v[0] for v in ssh_options.SSHD_OPTIONS.values()}
     keys |= set(middlebox.PRESETS)
     return sorted(keys)
 

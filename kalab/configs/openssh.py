@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ScenarioError, closest, show
 from ..inputs import MAX_CONFIG_BYTES, TooBig, read_regular_file
-from ..scenario import SSH_OPTIONS, SSHD_OPTIONS
+from ..ssh_options import SSH_OPTIONS, SSHD_OPTIONS
 # One grammar for OpenSSH times wherever kalab reads them (here and in scenario options): units.py.
 from ..units import TIME_FORMATS_HELP, TIME_QUALIFIERS, convtime, openssh_time  # noqa: F401 (re-exported)
 from .common import ConfigError, Origin, Problem, read_text

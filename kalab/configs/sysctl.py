@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .. import native
 from ..errors import ScenarioError, show
-from ..scenario import _port_range
+from ..validate import port_range
 from .common import ConfigError, Origin, Problem, read_text
 
 _KEY = re.compile(r"[A-Za-z0-9_./-]+")
@@ -105,7 +105,7 @@ def parse_sysctl(text: str, name: str = "<sysctl>", os_name: str | None = None) 
             continue
         try:
             if spec.unit == "ports":
-                _port_range(value, key)
+                port_range(value, key)
                 v: object = " ".join(value.split())
             else:
                 if not _INT.fullmatch(value):

@@ -49,7 +49,7 @@ class Goal:
 def parse_sshd_version(text, key: str) -> tuple[int, int]:
     """``text`` as an OpenSSH server version ``(major, minor)``, through the scenario's version grammar;
     a bad one is a ScenarioError naming ``key``."""
-    from ..scenario import _version as version
+    from ..validate import version
     return version(text, key, *SSHD_VERSIONS)
 
 
