@@ -58,7 +58,9 @@ from typing import TYPE_CHECKING, Any
 from .apps import App, SshClient, Sshd
 from .engine import RESOLUTION_S, Handle
 from .errors import ScenarioError
+from .host import AppTimers, Host
 from .mechanisms import ssh_alive
+from .path import MiddleboxState, Path
 from .result import Event, Repeat
 from .stack import Endpoint
 from .wire import Segment
@@ -287,8 +289,6 @@ def _kinds() -> dict[str, Any]:
     """The simulator's classes and its external events (imported late: simulate imports this module)."""
     if not _K:
         import importlib
-        from .host import AppTimers, Host
-        from .path import MiddleboxState, Path
         sim = importlib.import_module("kalab.simulate")   # (kalab.simulate the name is the function)
         _K.update(World=sim.World, TrafficRun=sim.TrafficRun, Host=Host, AppTimers=AppTimers, Path=Path,
                   Box=MiddleboxState, external=(sim.World.apply_fault, Host.program_close),
