@@ -163,7 +163,7 @@ def ceil_ticks(seconds, hz: int):
     ``usecs_to_jiffies`` do (``include/linux/jiffies.h``): ``max(0, ceil(seconds * hz))``.
 
     The one rounding to jiffies in kalab: the event path arms its timers with it
-    (:meth:`kalab.simulate.World.kernel_timer`), the mechanisms round ``TCP_USER_TIMEOUT`` and the
+    (:meth:`kalab.host.Host.kernel_timer`), the mechanisms round ``TCP_USER_TIMEOUT`` and the
     RTO with it, and :mod:`kalab.slack` finds a timer's wheel level from it.  A tiny tolerance
     (1e-9 tick) keeps binary floating point from turning an exact ``0.2 s * 250 Hz = 50`` into 51
     (docs/mechanisms.md §Timer slack).
