@@ -19,6 +19,7 @@ from typing import Any, Iterator, Mapping
 
 from . import native, ssh_options
 from .dotted import split_key, with_value
+from .ssh_options import SSH_OPTIONS, SSHD_OPTIONS
 from .errors import ScenarioError, show
 from .inputs import MAX_SCENARIO_BYTES, check_tree, parse_json, read_regular_file
 from .mechanisms import middlebox as mb
@@ -432,6 +433,7 @@ def load_file(path: str | Path) -> Scenario:
     return loads(text)
 
 
-# split_key and with_value live in kalab.dotted; kalab.scenario.with_value is how notebooks and tests name it.
+# Also here, for code that names them kalab.scenario.X: split_key and with_value (kalab.dotted),
+# SSH_OPTIONS and SSHD_OPTIONS (kalab.ssh_options).
 __all__ = ["Scenario", "Traffic", "Fault", "Middlebox", "PathSettings", "load", "loads", "load_file",
-           "DEFAULT_KERNEL", "DEFAULT_OPENSSH", "split_key", "with_value"]
+           "DEFAULT_KERNEL", "DEFAULT_OPENSSH", "split_key", "with_value", "SSH_OPTIONS", "SSHD_OPTIONS"]

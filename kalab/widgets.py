@@ -101,7 +101,7 @@ def effective_value(source: Mapping, key: str) -> Any:
             break
     else:
         return node
-    from . import native, scenario as scn
+    from . import native, ssh_options
     from .units import UNIT_SECONDS
     parts = split_key(key)
     sc = load(source)
@@ -126,7 +126,7 @@ def effective_value(source: Mapping, key: str) -> Any:
                     return int(v)
                 return v / UNIT_SECONDS[spec.unit] if spec.unit in UNIT_SECONDS else v
         if parts[1] == "app" and parts[2] == "options":
-            table = scn.SSH_OPTIONS if host.app.kind == "ssh" else scn.SSHD_OPTIONS
+            table = ssh_options.SSH_OPTIONS if host.app.kind == "ssh" else ssh_options.SSHD_OPTIONS
             row = table.get(name.lower())
             if row is not None:
                 v = getattr(host.app, row[1])
