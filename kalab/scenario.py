@@ -19,7 +19,6 @@ from typing import Any, Iterator, Mapping
 
 from . import native, ssh_options
 from .dotted import split_key, with_value
-from .ssh_options import SSH_OPTIONS, SSHD_OPTIONS
 from .errors import ScenarioError, show
 from .inputs import MAX_SCENARIO_BYTES, check_tree, parse_json, read_regular_file
 from .mechanisms import middlebox as mb
@@ -28,6 +27,7 @@ from .mechanisms import telnetd as telnetd_flags
 from .presets import os_defaults
 from .settings import (APP_KINDS, DEFAULT_HZ, DEFAULT_KERNEL, DEFAULT_OPENSSH, OS_NAMES, AppSettings,
                        HostSettings, TcpSettings)
+from .ssh_options import SSH_OPTIONS, SSHD_OPTIONS
 from .validate import boolean as _bool
 from .validate import check_keys as _check_keys
 from .validate import choice as _choice
