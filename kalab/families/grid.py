@@ -119,7 +119,7 @@ def finish(c_at, c_late, c_by, s_at, s_late, s_by, until, dest: dict | None = No
     """Per-side fields of two sides that die independently (NaN: does not die) within ``until``.
 
     A side that dies after ``until`` is alive; a living side whose peer died is half open
-    (``World._result``).
+    (``kalab.record.Record.result``).
     """
     shape = np.broadcast_shapes(np.shape(c_at), np.shape(s_at), np.shape(until))
     with np.errstate(invalid="ignore"):
