@@ -59,7 +59,7 @@ def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None
     poll = poll_timeout_slack_s(i)
     d_ssh = ssh_alive.server_alive_death_s(0.0, i, n)
     t0_or_i = i                                     # the first check: it sends the first message (CountMax >= 1) or kills
-    d_rt, late_rt, by_rt, first, first_late, last_rt, last_before_exit = \
+    d_rt, late_rt, by_rt, first, first_late, last_rt, last_before_exit, next_after_exit = \
         retx(base, cols, "client", t0_or_i, back, shape, before=d_ssh)
     d_rt = np.where(n >= 1, d_rt, np.inf)
     # After ssh exits its FIN (behind any unacknowledged data) is re-sent by the orphan until it gives up.
@@ -93,7 +93,11 @@ def _ssh_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = None
     # its way (the orphan's FIN; the server's probes, which a closed client would answer with RST).
     # If the link is back before the server's first probe and the client is gone by then, that probe
     # meets a host without the connection: RST, one RTT after the probe.
-    probe_reset = np.isfinite(s_d) & (back <= s_idle) & (s_idle > last_send + TIE_S) & (s_idle > c_at + TIE_S)
+    # "Gone" is when the client's socket no longer exists, not its last send: after ssh exits, the
+    # orphan lives (and ACKs the server's probe) until it gives up; where its budget was already spent
+    # at the exit, it ends at its next timer firing (tcp_write_timeout: tcp_orphan_retries).
+    gone = np.where(by_ssh, np.where(d_orphan > d_ssh, d_orphan, next_after_exit), c_at)
+    probe_reset = np.isfinite(s_d) & (back <= s_idle) & (s_idle > last_send + TIE_S) & (s_idle > gone + TIE_S)
     server_done = ~np.isfinite(s_d) | (back > s_d + TIE_S) | probe_reset
     # CountMax 0: ssh exits at the first check having sent nothing, and closes: its lone FIN is re-sent
     # on the template's schedule; the first send after the link is back (before the orphan gives up)

@@ -78,6 +78,8 @@ class Retx(NamedTuple):
     first_late: np.ndarray   # its lateness [s]
     last: np.ndarray         # the last (re)transmission before the give-up [s]
     last_before: np.ndarray  # the last (re)transmission strictly before ``before`` [s] (-inf: none; NaN: not asked)
+    next_from: np.ndarray    # the sender's next timer firing at or after ``before``: a (re)transmission, else
+    #                          the give-up [s] (NaN: not asked)
 
 
 def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2: int | None = None,
@@ -95,7 +97,7 @@ def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2:
     t0 = np.broadcast_to(np.asarray(t0, dtype=float), shape)
     back = np.broadcast_to(np.asarray(back, dtype=float), shape)
     out = Retx(np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.uint8), np.empty(shape), np.empty(shape),
-               np.empty(shape), np.full(shape, np.nan))
+               np.empty(shape), np.full(shape, np.nan), np.full(shape, np.nan))
     before = None if before is None else np.broadcast_to(np.asarray(before, dtype=float), shape)
 
     def fill(mask, vals):
@@ -115,6 +117,8 @@ def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2:
         if before is not None:
             j = np.searchsorted(sends, before[mask] - t - 1e-9, side="left") - 1
             out.last_before[mask] = np.where(j >= 0, t + sends[np.maximum(j, 0)], -np.inf)
+            j = j + 1
+            out.next_from[mask] = np.where(j < len(sends), t + sends[np.minimum(j, len(sends) - 1)], t + dd)
 
     if not present:
         fill(Ellipsis, {})
