@@ -71,7 +71,7 @@ def verdict(result: Result, scenario: Scenario | Mapping | None = None) -> str:
             when = format_duration(res.at_s)
             if fault is not None and res.at_s >= fault[0] and res.by not in ("host.crash", "host.reboot"):
                 when += f" ({format_duration(res.at_s - fault[0])} after the {fault[1].replace('_', ' ')})"
-            what = f": {res.sees}" if res.sees else ""
+            what = f": {res.sees.rstrip('.')}" if res.sees else ""   # ssh's message ends in '.'; '; ' follows
             parts.append(f"the {side} dies at {when} by {res.by}{what}")
         elif res.fate == "none":
             parts.append(f"the {side} never sees the connection")

@@ -129,7 +129,11 @@ def render(spec: dict[str, Any], width: int = WIDTH, caption: Sequence[str] = ()
     """
     data: list[dict] = list(spec.get("data", []))
     layout: dict = dict(spec.get("layout", {}))
-    legend = [(t.get("name", ""), t) for t in data if t.get("name") and t.get("type", "scatter") == "scatter"]
+    # Only what the drawing shows (a timeline's fixed traces are often empty; plotly's legend lists them too,
+    # but on paper an entry with nothing to point at only puzzles the reader).  A region map's legend
+    # traces hold one null point on purpose: they stay.
+    legend = [(t.get("name", ""), t) for t in data if t.get("name") and t.get("type", "scatter") == "scatter"
+              and len(t.get("x") or []) > 0]
     cap_h = 18 * len(caption)
     height = int(layout.get("height") or 400)
     m = dict(l=90, r=20, t=60, b=50)
