@@ -15,6 +15,7 @@ timeline already aggregates long runs to at most 300 markers per lane, and a hea
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any, Sequence
 from xml.sax.saxutils import escape
 
@@ -134,6 +135,8 @@ def render(spec: dict[str, Any], width: int = WIDTH, caption: Sequence[str] = ()
     # traces hold one null point on purpose: they stay.
     legend = [(t.get("name", ""), t) for t in data if t.get("name") and t.get("type", "scatter") == "scatter"
               and len(t.get("x") or []) > 0]
+    # Long lines (a verdict, the sliders' note) wrap at about the drawing's width (12 px text: ~7 px a letter).
+    caption = [part for line in caption for part in (textwrap.wrap(line, max(40, width // 7)) or [""])]
     cap_h = 18 * len(caption)
     height = int(layout.get("height") or 400)
     m = dict(l=90, r=20, t=60, b=50)

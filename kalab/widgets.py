@@ -33,18 +33,32 @@ from .units import format_duration
 FIGURE_MIME = "application/vnd.kalab.figure+json"
 
 
-def static_bundle(widget, specs: Sequence[dict], caption: Sequence[str] = (), html: str | None = None) -> dict:
-    """A widget's MIME bundle plus what shows without a kernel (see the module docstring)."""
+def controls_note(controls: Sequence["Control"], values: Mapping[str, Any]) -> str:
+    """One line for readers without a kernel: the sliders a live notebook shows here, at their values."""
+    def one(c):
+        v = values.get(c.key)
+        span = f"{'/'.join(map(str, c.options))}" if c.options else f"{c.lo:g}..{c.hi:g}"
+        return f"{c.label} = {v} ({span})"
+    return ("Sliders here in a live notebook (open it on Binder to move them): "
+            + "; ".join(one(c) for c in controls)) if controls else ""
+
+
+def static_bundle(widget, specs: Sequence[dict], caption: Sequence[str] = (), html: str | None = None,
+                  note: str = "") -> dict:
+    """A widget's MIME bundle plus what shows without a kernel (see the module docstring).  ``note``: the
+    line that says which sliders a live notebook shows here (:func:`controls_note`)."""
     from .svg import render
     bundle = widget._repr_mimebundle_() or {}
     if isinstance(bundle, tuple):   # anywidget answers (data, metadata)
         bundle = bundle[0]
     bundle = dict(bundle)
+    lines = [*caption, note] if note else list(caption)
     if specs:
-        bundle["image/svg+xml"] = "".join(render(sp, caption=caption if i == 0 else ()) for i, sp in enumerate(specs))
-        bundle[FIGURE_MIME] = {"figures": list(specs), "caption": list(caption)}
+        bundle["image/svg+xml"] = "".join(render(sp, caption=lines if i == 0 else ()) for i, sp in enumerate(specs))
+        bundle[FIGURE_MIME] = {"figures": list(specs), "caption": lines}
     if html is not None:
-        bundle["text/html"] = html
+        import html as _html
+        bundle["text/html"] = html + (f"<p><i>{_html.escape(note)}</i></p>" if note else "")
     bundle["text/plain"] = "\n".join(caption) or bundle.get("text/plain", "")
     return bundle
 
@@ -231,7 +245,8 @@ class Explorer:
         self.last_update_s = time.perf_counter() - t0
 
     def _repr_mimebundle_(self, **kwargs):
-        return static_bundle(self.widget, [self.fig.spec], self.verdict_lines())
+        return static_bundle(self.widget, [self.fig.spec], self.verdict_lines(),
+                             note=controls_note(self.controls, self.values))
 
 
 def explore(scenario: Mapping, *controls: Control, title: str | None = None) -> Explorer:
@@ -305,7 +320,7 @@ class RegionExplorer:
         self.fig.spec = self._spec()
 
     def _repr_mimebundle_(self, **kwargs):
-        return static_bundle(self.widget, [self.fig.spec], [f"{c.label} = {self.values[c.key]}" for c in self.controls])
+        return static_bundle(self.widget, [self.fig.spec], [], note=controls_note(self.controls, self.values))
 
 
 class RecommendExplorer:
@@ -365,5 +380,8 @@ class RecommendExplorer:
 
     def _repr_mimebundle_(self, **kwargs):
         import html
+        sliders = [Control(n, label, lo, hi, step) for n, label, lo, hi, step in self.FIELDS]
+        sliders.append(Control("side", "who must notice", options=("client", "server", "both")))
         return static_bundle(self.widget, [], self.text.splitlines(),
-                             html=f"<pre style='font-size: 12px'>{html.escape(self.text)}</pre>")
+                             html=f"<pre style='font-size: 12px'>{html.escape(self.text)}</pre>",
+                             note=controls_note(sliders, self.values))

@@ -161,3 +161,16 @@ def test_a_fast_forwarded_steady_state_is_one_labelled_band_on_the_timeline():
     names = [t["name"] for t in spec["data"]]
     assert spec["data"][names.index("repeated cycles")]["x"] == [r.repeats[0].from_s]
     assert "identical cycles" in __import__("kalab.svg").svg.render(spec)
+
+
+def test_without_a_kernel_the_output_says_which_sliders_a_live_notebook_shows():
+    """The static drawing and the site's caption name each slider with its value and range, so text that says
+    "move the slider" does not point at nothing."""
+    from kalab.widgets import FIGURE_MIME, RecommendExplorer
+    ex = explore(SSH, control("client.app.options.ServerAliveInterval", 0, 120))
+    bundle = ex._repr_mimebundle_()
+    note = bundle[FIGURE_MIME]["caption"][-1]
+    assert note.startswith("Sliders here") and "ServerAliveInterval [s] = 15 (0..120)" in note
+    assert "Binder" in bundle["image/svg+xml"]
+    rec = RecommendExplorer(detect_within_s=300, survive_outage_s=120, nat_idle_s=0, side="client")
+    assert "notice a dead peer within [s] = 300" in rec._repr_mimebundle_()["text/html"]
