@@ -9,12 +9,8 @@ from typing import Mapping
 
 from .result import BY, Result, SideResult
 from .scenario import Scenario, load
+from .simulate import FAULT_EVENTS
 from .units import format_duration
-
-#: The timeline event each fault logs when it happens (``simulate.FAULTS`` and ``kalab.host.Host``):
-#: ``(layer, kind)`` of the event -> the fault's kind.
-FAULT_EVENTS = {("path", "link_down"): "link_down", ("host", "crash"): "host_crash",
-                ("host", "reboot"): "host_reboot", ("app", "killed"): "process_kill", ("host", "sleep"): "sleep"}
 
 
 def describe_host(sc: Scenario, side: str) -> str:

@@ -46,6 +46,12 @@ FAULTS: dict[str, Callable[["World", Fault], None]] = {
     "link_down": _link_down, "host_crash": _host_crash, "host_reboot": _host_reboot,
     "process_kill": _process_kill, "sleep": _sleep}
 
+#: The timeline event (layer, kind) each fault's handler logs when it strikes (Path.cut, Host.crash/reboot/
+#: kill_program/sleep), by which a result alone tells its faults (``explain.first_fault``).
+FAULT_EVENTS: dict[tuple[str, str], str] = {
+    ("path", "link_down"): "link_down", ("host", "crash"): "host_crash", ("host", "reboot"): "host_reboot",
+    ("app", "killed"): "process_kill", ("host", "sleep"): "sleep"}
+
 
 class TrafficRun:
     """One traffic entry's sends, scheduled one at a time (the next when this one fires): the send
