@@ -37,8 +37,10 @@ from kalab.lab.matrix import MATRIX
 
 REPO = Path(__file__).resolve().parents[2]
 # An ssh session whose server end is still half-open when the run ends: sshd's session process and
-# the command's ``sleep`` are what used to be left.  About 3 s of observation.
-SSH_SCENARIO = "ssh-serveralive-2-0"
+# the command's ``sleep`` are what used to be left.  ssh dies about 5.9 s in, so a signal sent 0.3 s after
+# the session is up lands inside the run (with 2-0, ssh dies at 1.6-1.9 s and, now that the lab stops
+# watching once every side has ended, a signal once arrived after the run had finished: exit 0).
+SSH_SCENARIO = "ssh-serveralive-3-1"
 PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37   # <linux/prctl.h>
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -243,8 +245,12 @@ def _lab_cli(args: list[str], how: str, tmp_path: Path) -> tuple[int, str, dict]
     before = snapshot()
     err_path = tmp_path / f"stderr-{how}"
     with open(err_path, "w") as err:
+        # Its own process group, as a shell job; and SIGINT at its default, as in a terminal's foreground job:
+        # a test run started in the background (nohup, `&` without job control) inherits SIGINT ignored,
+        # and Python then installs no KeyboardInterrupt handler, so Ctrl-C could not be tried at all.
         proc = subprocess.Popen([sys.executable, "-m", "kalab", "lab", *args], cwd=REPO, stdout=subprocess.DEVNULL,
-                                stderr=err, start_new_session=True)   # its own process group, as a shell job
+                                stderr=err, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     watcher = Watcher(proc.pid)
     watcher.start()
     try:
