@@ -37,6 +37,36 @@ def side_line(sc: Scenario, side: str, r: SideResult) -> str:
     return f"{who}: dies at {format_duration(r.at_s)}{window} by {r.by} -- {BY.get(r.by, '')}{sees}{code}"
 
 
+def outcome_words(r: SideResult, until_s: float) -> str:
+    """A side's outcome in a few words: "dies at 22.048 s by middlebox.reset", "is still alive"."""
+    if r.fate == "died":
+        return f"dies at {format_duration(r.at_s)} by {r.by}"
+    if r.fate == "none":
+        return "never sees the connection"
+    if r.fate == "half_open":
+        return f"holds a half-open session until the end ({format_duration(until_s)})"
+    return f"is still alive at {format_duration(until_s)}"
+
+
+def timing_clause(result: Result, side: str) -> str:
+    """When timing decides ``side``'s outcome (:mod:`kalab.timing`), what it hangs on, in plain words:
+    "but only if the client keepalive probe 1 comes before 21 s (middlebox 0 (nat) forgets the flow);
+    it may come as late as 22.048 s, and then the client dies at 22.049 s by middlebox.reset".
+    Empty when timing does not decide it."""
+    r = result.side(side)
+    if not r.timing_sensitive or r.worst is None:
+        return ""
+    race = next((x for x in result.races if x.side == side), None)
+    then = f"and then the {side} {outcome_words(r.worst, result.until_s)}"
+    if race is None:   # pragma: no cover - a sensitive side always has its race
+        return f"but timing decides: {then}"
+    if race.deadline == "the end of the run":
+        return (f"but only if the {race.timer} comes before the run ends at {format_duration(race.deadline_s)}; "
+                f"it may come as late as {format_duration(race.latest_s)}, {then}")
+    return (f"but only if the {race.timer} comes before {format_duration(race.deadline_s)} ({race.deadline}); "
+            f"it may come as late as {format_duration(race.latest_s)}, {then}")
+
+
 def first_fault(result: Result, scenario: Scenario | Mapping | None = None) -> tuple[float, str] | None:
     """(time [s], kind) of the earliest fault, or None: from ``scenario``'s faults when it is given, else
     from the events the faults logged in ``result``.  (The two agree, except that a fault with nothing
@@ -60,6 +90,7 @@ def verdict(result: Result, scenario: Scenario | Mapping | None = None) -> str:
     """
     r = result
     parts = []
+    told: list = []     # the races already told (the other side's clause says "by the same race")
     fault = first_fault(r, scenario)
     for side in sorted(("client", "server"), key=lambda s: (r.side(s).at_s is None, r.side(s).at_s or 0)):
         res = r.side(side)
@@ -75,15 +106,24 @@ def verdict(result: Result, scenario: Scenario | Mapping | None = None) -> str:
             parts.append(f"the {side} holds a half-open session until the end ({format_duration(r.until_s)})")
         else:
             parts.append(f"the {side} is still alive at {format_duration(r.until_s)}")
+        clause = timing_clause(r, side)
+        if clause:
+            race = next(x for x in r.races if x.side == side)
+            if any(x.side != side and (x.timer, x.deadline) == (race.timer, race.deadline) for x in told):
+                clause = f"if that race is lost, it then {outcome_words(res.worst, r.until_s)}"
+            told.append(race)
+            parts[-1] += " -- " + clause
     return "; ".join(parts)
 
 
 def timeline(r: Result, limit: int | None = 200) -> list[str]:
     lines = []
     events = r.events if limit is None else r.events[:limit]
-    for e in events:
+    racing = {x.event: x for x in r.races}
+    for i, e in enumerate(events):
         late = f"  (<= {e.latest_s:.3f})" if e.latest_s is not None and e.latest_s - e.t_s > 1e-6 else ""
-        lines.append(f"{e.t_s:12.3f} s  {e.side:<6} {e.layer:<7} {e.kind:<22} {e.detail}{late}")
+        race = f"  << races {racing[i].deadline} at {racing[i].deadline_s:.3f}" if i in racing else ""
+        lines.append(f"{e.t_s:12.3f} s  {e.side:<6} {e.layer:<7} {e.kind:<22} {e.detail}{late}{race}")
     if limit is not None and len(r.events) > limit:
         lines.append(f"... {len(r.events) - limit} more events (use --all)")
     return lines
@@ -95,6 +135,8 @@ def report(sc: Scenario, r: Result, limit: int | None = 200) -> str:
         out.append(f"Scenario: {sc.name}")
     out.append("Verdict: " + verdict(r, sc))
     out += [side_line(sc, s, r.side(s)) for s in ("client", "server")]
+    out += [f"timing decides the {s}: {r.side(s).timing_detail}" for s in ("client", "server")
+            if r.side(s).timing_sensitive]
     out += [f"warning: {w}" for w in r.warnings]
     out.append("")
     out.append("Timeline:")

@@ -46,7 +46,7 @@ class Host:
 
     __slots__ = ("side", "settings", "hz", "engine", "clock", "record", "path", "log", "transmit", "srtt0_s", "up",
                  "asleep", "slept_s", "sleep_started", "endpoint", "app", "listening", "had_session", "lost_state",
-                 "app_timers")
+                 "app_timers", "corner", "slack_added_s")
 
     def __init__(self, side: str, settings: "HostSettings", engine: "Engine", record: "Record", path: "Path") -> None:
         self.side = side
@@ -72,6 +72,12 @@ class Host:
         self.had_session = False            # reached ESTABLISHED at some point
         self.lost_state = False             # crashed or rebooted: the connection's state is gone
         self.app_timers = AppTimers(self)   # program timers, cancelled when the program ends
+        # The timing corner (kalab.timing): None -- the nominal run: timers fire at their nominal time
+        # and carry their slack as lateness (``latest_s``); "latest" -- they fire at the latest they
+        # may; "on_time" -- at their nominal time.  At a corner nothing carries lateness: the corner
+        # *is* one realisation of the timing, whose outcome is all it is for.
+        self.corner: str | None = None
+        self.slack_added_s = 0.0            # the slack this host's timers added (0: timing cannot matter here)
 
     # ------------------------------------------------------------ clocks
     @property
@@ -121,10 +127,18 @@ class Host:
         # mod_timer(jiffies + ticks): the expiry is a tick boundary, not now + delay.
         t_fire = max(self.jiffy_time_s(self.jiffies(now) + ticks), now)
         late = engine.late_s
+        slack = granularity_s(ticks, hz)
+        self.slack_added_s += slack
+        if self.corner is not None:
+            # A timing corner: at the latest, the wheel fires it one whole granularity late (its
+            # level's bucket boundary is a tick boundary, so the firing stays on the jiffy lattice).
+            if self.corner == "latest":
+                t_fire += slack
+            return engine.at(t_fire, eng.TIMER, fn, *args, late_s=0.0, owner=self)
         if deadline_late_s is None:
-            late += granularity_s(ticks, hz)
+            late += slack
         else:
-            a, b = late - ticks / hz, deadline_late_s + granularity_s(ticks, hz)
+            a, b = late - ticks / hz, deadline_late_s + slack
             self.record.compared(a, b)
             late = max(a, b)
         return engine.at(t_fire, eng.TIMER, fn, *args, late_s=late, owner=self)
@@ -138,8 +152,12 @@ class Host:
         engine = self.engine
         now = engine.now
         base = engine.late_s if base_late_s is None else base_late_s
-        late = base + poll_timeout_slack_s(max(t_abs - now, 0.0))
-        return engine.at(t_abs, eng.APP, fn, *args, late_s=late, owner=self.app_timers)
+        slack = poll_timeout_slack_s(max(t_abs - now, 0.0))
+        self.slack_added_s += slack
+        if self.corner is not None:
+            t = t_abs + slack if self.corner == "latest" else t_abs
+            return engine.at(t, eng.APP, fn, *args, late_s=0.0, owner=self.app_timers)
+        return engine.at(t_abs, eng.APP, fn, *args, late_s=base + slack, owner=self.app_timers)
 
     def cancel_app_timers(self) -> None:
         self.engine.cancel_owner(self.app_timers)

@@ -71,18 +71,60 @@ class Repeat(NamedTuple):
                 "cycles": self.cycles, "events_per_cycle": self.events_per_cycle, "summary": self.summary}
 
 
+class Race(NamedTuple):
+    """Two things whose order the kernels' and programs' lateness can swap, and so the outcome.
+
+    ``event`` is the index in :attr:`Result.events` of the timer-driven event that may come late
+    (``timer``, nominally at ``t_s``, at the latest ``latest_s``); ``deadline`` is what it races,
+    at ``deadline_s`` (its own latest: ``deadline_latest_s``).  Found by :mod:`kalab.timing`.
+    """
+
+    side: str            # whose outcome it decides
+    event: int
+    timer: str
+    t_s: float
+    latest_s: float
+    deadline: str
+    deadline_s: float
+    deadline_latest_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"side": self.side, "event": self.event, "timer": self.timer, "t_s": _r(self.t_s),
+                "latest_s": _r(self.latest_s), "deadline": self.deadline, "deadline_s": _r(self.deadline_s),
+                "deadline_latest_s": _r(self.deadline_latest_s)}
+
+
 @dataclass(frozen=True)
 class SideResult:
+    """One side's fate.  A model result also carries the timing corner (:mod:`kalab.timing`):
+    ``worst``, the outcome when every kernel timer and program wait fires at the latest it may (a
+    SideResult without a ``worst`` of its own); ``timing_sensitive``, whether that outcome differs
+    from this one in fate or ``by``; ``timing_detail``, the race in words (None when not sensitive).
+    """
+
     fate: str
     at_s: float | None = None
     latest_s: float | None = None
     by: str | None = None
     sees: str | None = None
     exit_code: int | None = None
+    worst: "SideResult | None" = None
+    timing_sensitive: bool = False
+    timing_detail: str | None = None
+
+    def outcome(self) -> tuple[str, str | None]:
+        """(fate, by): what timing may change (docs/contract.md §Timing)."""
+        return self.fate, self.by
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fate": self.fate, "at_s": _r(self.at_s), "latest_s": _r(self.latest_s), "by": self.by,
-                "sees": self.sees, "exit_code": self.exit_code}
+        d = {"fate": self.fate, "at_s": _r(self.at_s), "latest_s": _r(self.latest_s), "by": self.by,
+             "sees": self.sees, "exit_code": self.exit_code}
+        if self.worst is not None:
+            w = self.worst
+            d["worst"] = {"fate": w.fate, "at_s": _r(w.at_s), "latest_s": _r(w.latest_s), "by": w.by, "sees": w.sees}
+            d["timing_sensitive"] = self.timing_sensitive
+            d["timing_detail"] = self.timing_detail
+        return d
 
 
 @dataclass(frozen=True)
@@ -97,6 +139,8 @@ class Result:
     warnings: tuple[str, ...] = ()
     #: Steady states jumped over (fast-forward); empty for a run simulated event by event.
     repeats: tuple[Repeat, ...] = ()
+    #: The races timing decides (:mod:`kalab.timing`): empty unless a side is timing-sensitive.
+    races: tuple[Race, ...] = ()
 
     def side(self, name: str) -> SideResult:
         return self.client if name == "client" else self.server
@@ -107,6 +151,8 @@ class Result:
              "warnings": list(self.warnings)}
         if self.repeats:   # only when fast-forwarded: every other result is unchanged, byte for byte
             d["repeats"] = [r.to_dict() for r in self.repeats]
+        if self.races:     # only when timing decides an outcome
+            d["races"] = [r.to_dict() for r in self.races]
         return d
 
     def to_json(self, indent: int | None = 2) -> str:

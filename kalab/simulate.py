@@ -77,12 +77,15 @@ class TrafficRun:
 
 
 class World:
-    def __init__(self, scenario: Scenario, fast_forward: bool | None = None) -> None:
+    def __init__(self, scenario: Scenario, fast_forward: bool | None = None,
+                 at_latest: frozenset[str] = frozenset()) -> None:
         """``fast_forward``: None (default) fast-forwards only a run too long to simulate event by
         event (:mod:`kalab.fastforward`); True always looks for exactly repeating cycles to jump
-        over; False never does (a run over the step limit is then refused)."""
+        over; False never does (a run over the step limit is then refused).  ``at_latest``: the
+        sides whose timers fire at the latest they may (a timing corner, :mod:`kalab.timing`)."""
         self.scenario = scenario
         self.fast_forward = fast_forward
+        self.at_latest = frozenset(at_latest)
         self.engine = Engine(scenario.until_s)
         self.record = Record(self.engine)
         self.traffic_runs: list[TrafficRun] = []
@@ -90,6 +93,9 @@ class World:
         self.hosts = {"client": Host("client", scenario.client, self.engine, self.record, self.path),
                       "server": Host("server", scenario.server, self.engine, self.record, self.path)}
         self.path.attach(self.hosts)
+        if self.at_latest:
+            for side, host in self.hosts.items():
+                host.corner = "latest" if side in self.at_latest else "on_time"
 
     def apply_fault(self, f: Fault) -> None:
         FAULTS[f.kind](self, f)
@@ -122,7 +128,10 @@ class World:
                 ff.run(self, estimate)
             except ff.GaveUp:
                 if self.fast_forward is None and estimate.steps <= ff.PLAIN_LIMIT:
-                    return World(sc, fast_forward=False).run()   # small enough: event by event, as always
+                    plain = World(sc, fast_forward=False, at_latest=self.at_latest)  # small enough: event by event
+                    result = plain.run()
+                    self.hosts = plain.hosts
+                    return result
                 raise
         else:
             if estimate.steps > ff.MAX_STEPS:
@@ -162,5 +171,12 @@ def simulate(scenario: Mapping[str, Any] | Scenario) -> Result:
     event by event is fast-forwarded over its exactly repeating steady states
     (:attr:`Result.repeats`), or refused at once with a :class:`~kalab.errors.ScenarioError`
     naming the estimate and the way out (:mod:`kalab.fastforward`).
+
+    Each side also says what happens when the kernels and programs are as late as they may be
+    (``worst``, ``timing_sensitive``, ``timing_detail``): the same world run again at its timing
+    corners (:mod:`kalab.timing`).
     """
-    return World(load(scenario)).run()
+    from .timing import with_corners
+    sc = load(scenario)
+    world = World(sc)
+    return with_corners(sc, world.run(), world)

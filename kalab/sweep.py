@@ -59,14 +59,15 @@ class SideView(Mapping):
         return self._d[field]
 
     def __iter__(self):
-        return iter(("at_s", "latest_s", "by", "fate"))
+        return iter(FIELDS)
 
     def __len__(self) -> int:
-        return 4
+        return len(FIELDS)
 
 
 class SweepResult:
-    """Arrays shaped like the grid: ``res["client"]["at_s"]``, ``["latest_s"]``, ``["by"]``, ``["fate"]``."""
+    """Arrays shaped like the grid: ``res["client"]["at_s"]``, ``["latest_s"]``, ``["by"]``, ``["fate"]``,
+    ``["timing_sensitive"]``."""
 
     def __init__(self, axes: list[Axis], data: dict, stats: dict) -> None:
         self.axes = tuple(axes)
@@ -278,7 +279,9 @@ def _simulate_point(base: Mapping, axes: list[Axis], idx: tuple[int, ...]) -> di
     return {side: r.side(side) for side in ("client", "server")}
 
 
-FIELDS = {"at_s": np.float64, "latest_s": np.float64, "by": np.uint8, "fate": np.uint8}
+#: Each side's result arrays and their types: the nominal time of death and its latest, the
+#: mechanism and the fate (codes), and whether timing decides the outcome (kalab.timing).
+FIELDS = {"at_s": np.float64, "latest_s": np.float64, "by": np.uint8, "fate": np.uint8, "timing_sensitive": np.bool_}
 
 
 class _DiskArray:
@@ -304,7 +307,7 @@ class _DiskArray:
         return np.load(self.path, mmap_mode="r")
 
 
-#: Result bytes per grid point: both sides' at_s, latest_s (float64), by, fate (uint8).
+#: Result bytes per grid point: both sides' at_s, latest_s (float64), by, fate (uint8), timing_sensitive (bool).
 BYTES_PER_POINT = 2 * sum(np.dtype(dt).itemsize for dt in FIELDS.values())
 #: The largest result kept in memory (the issue's budget); beyond it, ``out=DIR`` is required.
 MAX_RESULT_BYTES = 1 << 30
@@ -361,7 +364,7 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
 
     ``out``: a directory; the result arrays are then written there (``client.at_s.npy`` ...) slab by
     slab and returned memory-mapped, so memory stays bounded for any grid size (10^8 points and more).
-    Without it the result is held in memory (36 bytes per point); a grid whose result would exceed
+    Without it the result is held in memory (38 bytes per point); a grid whose result would exceed
     ``max_result_bytes`` (1 GiB: about 3 x 10^7 points) is refused before anything is allocated.
     """
     base = _check_arguments(scenario, axes, progress, chunk_points, out, max_result_bytes)
@@ -435,7 +438,8 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
             for side, r in res.items():
                 vals = {"at_s": np.nan if r.at_s is None else r.at_s,
                         "latest_s": np.nan if r.latest_s is None else r.latest_s,
-                        "by": BY_CODES.index(r.by), "fate": FATE_CODES.index(r.fate)}
+                        "by": BY_CODES.index(r.by), "fate": FATE_CODES.index(r.fate),
+                        "timing_sensitive": r.timing_sensitive}
                 for field, v in vals.items():
                     if disk is not None:
                         disk[side][field].write_flat(int(np.ravel_multi_index(f, shape)), np.asarray([v]))

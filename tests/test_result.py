@@ -18,7 +18,9 @@ def test_to_dict_is_exactly_the_contract():
     d = r.to_dict()
     assert set(d) == {"name", "client", "server", "events", "until_s", "warnings"}
     for side in ("client", "server"):
-        assert set(d[side]) == {"fate", "at_s", "latest_s", "by", "sees", "exit_code"}
+        assert set(d[side]) == {"fate", "at_s", "latest_s", "by", "sees", "exit_code",
+                                "worst", "timing_sensitive", "timing_detail"}          # (timing: docs/contract.md)
+        assert set(d[side]["worst"]) == {"fate", "at_s", "latest_s", "by", "sees"}
         assert d[side]["fate"] in FATES
         assert d[side]["by"] is None or d[side]["by"] in BY
     for e in d["events"]:

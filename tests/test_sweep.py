@@ -28,6 +28,7 @@ def assert_equal_to_simulate(base, axes, res):
             want, got = r.side(side), res[side]
             assert got["fate"][idx] == want.fate, (side, idx, sc)
             assert got["by"][idx] == want.by, (side, idx, sc)
+            assert got["timing_sensitive"][idx] == want.timing_sensitive, (side, idx, want.timing_detail, sc)
             for field in ("at_s", "latest_s"):
                 w, g = getattr(want, field), got[field][idx]
                 assert (w is None and math.isnan(g)) or (w is not None and g == pytest.approx(w, abs=1e-6)), \
@@ -294,7 +295,7 @@ def test_out_directory_gives_the_same_answer_memory_mapped(tmp_path):
     for side in ("client", "server"):
         for field in ("at_s", "latest_s"):
             np.testing.assert_array_equal(mem[side][field], disk[side][field])
-        for field in ("by", "fate"):
+        for field in ("by", "fate", "timing_sensitive"):
             assert (mem[side][field] == disk[side][field]).all()
 
 
@@ -395,12 +396,12 @@ def test_sweep_equals_simulate_on_random_scenarios_of_every_family(grid):
 
 
 def test_a_result_too_big_for_memory_is_refused_before_anything_is_allocated(tmp_path):
-    """Without out=DIR the result lives in memory (36 bytes a point): past the budget (1 GiB) the sweep
+    """Without out=DIR the result lives in memory (38 bytes a point): past the budget (1 GiB) the sweep
     says so and how to proceed, instead of being killed for memory half-way."""
     base = keepalive_base({"kind": "link_down", "at_s": 1, "for_s": None}, {}, {}, 1.0, 100_000)
     axes = {"client.socket.TCP_KEEPIDLE": np.arange(1, 1001), "client.socket.TCP_KEEPINTVL": np.arange(1, 1001),
-            "client.socket.TCP_KEEPCNT": np.arange(1, 101)}                       # 10^8 points: 3.4 GiB
-    with pytest.raises(ValueError, match=r"100,000,000 points.*3\.4 GiB.*pass out=DIR"):
+            "client.socket.TCP_KEEPCNT": np.arange(1, 101)}                       # 10^8 points: 3.5 GiB
+    with pytest.raises(ValueError, match=r"100,000,000 points.*3\.5 GiB.*pass out=DIR"):
         sweep(base, axes)
     small = {"client.socket.TCP_KEEPIDLE": [1, 2], "client.socket.TCP_KEEPCNT": [1, 2]}
     with pytest.raises(ValueError, match="out=DIR"):

@@ -90,7 +90,25 @@ ALIVE, DIED, HALF_OPEN = fate_code("alive"), fate_code("died"), fate_code("half_
 assert (ALIVE, DIED, HALF_OPEN) == (0, 1, 2)       # side_fields builds fates arithmetically from these
 
 
-def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | None = None) -> dict:
+def clear_of(t, latest, deadline):
+    """The window ``[t, latest]`` (when a timer-driven event may really happen) does not contain
+    ``deadline`` (a fixed instant, or another host's event), with :data:`TIE_S` to spare: the two
+    keep their order at every timing corner (:mod:`kalab.timing`).  NaN or infinite: never happens,
+    clear."""
+    t, latest, deadline = (np.asarray(x, dtype=float) for x in (t, latest, deadline))
+    with np.errstate(invalid="ignore"):
+        return ~((deadline >= t - TIE_S) & (deadline <= latest + TIE_S))
+
+
+def windows_apart(t1, latest1, t2, latest2):
+    """Two events' windows ``[t, latest]`` do not overlap (with :data:`TIE_S` to spare): no timing
+    corner swaps them."""
+    t1, latest1, t2, latest2 = (np.asarray(x, dtype=float) for x in (t1, latest1, t2, latest2))
+    with np.errstate(invalid="ignore"):
+        return ~((t1 <= latest2 + TIE_S) & (t2 <= latest1 + TIE_S))
+
+
+def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | None = None, sensitive=None) -> dict:
     """One side's four fields from ``dies`` (full-block mask) and the death's time, lateness and
     cause (any broadcastable shape).  Arithmetic instead of ``np.where`` where it saves a pass over
     the block: NaN comes in as ``at + (0 or NaN)``, codes as ``mask * code``.  With ``dest`` (the
@@ -112,10 +130,17 @@ def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | Non
         np.copyto(dest["fate"], fate)
         fate = dest["fate"]
     out["fate"] = fate
+    # timing_sensitive: what the family knows (``sensitive``); a family leaves to the simulator every
+    # point where it cannot tell, so elsewhere it is False.
+    ts = np.broadcast_to(np.asarray(False if sensitive is None else sensitive, dtype=bool), dies.shape)
+    if "timing_sensitive" in dest:
+        np.copyto(dest["timing_sensitive"], ts)
+        ts = dest["timing_sensitive"]
+    out["timing_sensitive"] = ts
     return out
 
 
-def finish(c_at, c_late, c_by, s_at, s_late, s_by, until, dest: dict | None = None) -> dict:
+def finish(c_at, c_late, c_by, s_at, s_late, s_by, until, dest: dict | None = None, sensitive=None) -> dict:
     """Per-side fields of two sides that die independently (NaN: does not die) within ``until``.
 
     A side that dies after ``until`` is alive; a living side whose peer died is half open
@@ -126,8 +151,11 @@ def finish(c_at, c_late, c_by, s_at, s_late, s_by, until, dest: dict | None = No
         c_dies = np.broadcast_to(np.isfinite(c_at) & (c_at <= until), shape)
         s_dies = np.broadcast_to(np.isfinite(s_at) & (s_at <= until), shape)
     dest = dest or {}
-    return {"client": side_fields(c_dies, np.where(c_dies, c_at, 0.0), c_late, c_by, s_dies, dest=dest.get("client")),
-            "server": side_fields(s_dies, np.where(s_dies, s_at, 0.0), s_late, s_by, c_dies, dest=dest.get("server"))}
+    sens = sensitive or {}
+    return {"client": side_fields(c_dies, np.where(c_dies, c_at, 0.0), c_late, c_by, s_dies, dest=dest.get("client"),
+                                  sensitive=sens.get("client")),
+            "server": side_fields(s_dies, np.where(s_dies, s_at, 0.0), s_late, s_by, c_dies, dest=dest.get("server"),
+                                  sensitive=sens.get("server"))}
 
 
 #: The fault keys a family may sweep (its one fault: ``faults.0``).

@@ -15,8 +15,9 @@ import numpy as np
 from ..mechanisms import tcp_keepalive as ka
 from ..mechanisms import tcp_retransmit as rt
 from ..scenario import Scenario
-from .grid import (FAULT_AXES, Family, by_code, host_fault_death, keepalive_settings, linux_established,
-                   lost_peer_fault, one_way_s, outage, reset_arrives, run_until_s, side_fields)
+from ..units import ceil_ticks
+from .grid import (FAULT_AXES, Family, by_code, clear_of, host_fault_death, keepalive_settings, linux_established,
+                   lost_peer_fault, one_way_s, outage, reset_arrives, run_until_s, side_fields, windows_apart)
 
 KEEPALIVE_AXES = {"client.socket.TCP_KEEPIDLE", "client.socket.TCP_KEEPINTVL", "client.socket.TCP_KEEPCNT",
                   "client.socket.TCP_USER_TIMEOUT", "client.sysctl.net.ipv4.tcp_keepalive_time",
@@ -36,6 +37,20 @@ def keepalive_rule(idle, intvl, cnt, ut, hz: int):
     late = ka.linux_keepalive_firing_late_s(idle, intvl, j, hz)
     by = rt.linux_give_up_by(ut, by_code("tcp.keepalive"), by_code(rt.USER_TIMEOUT_BY))
     return death, late, by, j
+
+
+def give_up_steady(idle, intvl, ut, j, hz: int):
+    """Where the give-up firing ``j`` is the same at every timing corner (:mod:`kalab.timing`).
+
+    Without ``TCP_USER_TIMEOUT`` it is the ``probes``-th firing whenever it comes.  With it, the
+    first firing that finds ``elapsed >= UT``: at the latest corner each firing is later
+    (:func:`~kalab.mechanisms.tcp_keepalive.linux_keepalive_firing_late_s`), so firing ``j - 1`` may
+    already find the user timeout spent -- unless its window ends before UT (rounded up to jiffies).
+    """
+    ut_s = ceil_ticks(np.asarray(ut, dtype=float), hz) / hz
+    prev = ka.linux_keepalive_firing_s(idle, intvl, j - 1)
+    prev_latest = prev + ka.linux_keepalive_firing_late_s(idle, intvl, j - 1, hz)
+    return (ut_s <= 0) | (j < 2) | clear_of(prev, prev_latest, ut_s)
 
 
 def own_keepalive(base: Mapping, cols: dict, sc: Scenario, side: str, shape: tuple):
@@ -80,6 +95,11 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
         eligible = eligible & (a > 0)                         # (a crash at t = 0 races the start; simulate it)
     death, late, by_rule, j = keepalive_rule(idle, intvl, cnt, ut, hz)
     last_probe = ka.linux_keepalive_firing_s(idle, intvl, j - 1)   # the last probe before the death firing
+    last_probe_latest = last_probe + ka.linux_keepalive_firing_late_s(idle, intvl, j - 1, hz)
+    # Timing (kalab.timing): every comparison below of a probe or the death with a fixed instant (the
+    # path back, the run's end) must go the same way at the latest corner; where one might not, the
+    # point is left to the simulator, so every point kept here is not timing-sensitive.
+    steady = give_up_steady(idle, intvl, ut, j, hz)
     if f.kind == "host_reboot":
         # The first probe after the reboot is answered with RST (if the rule has not killed first).
         k = ka.linux_first_probe_from(back, idle, intvl)
@@ -89,14 +109,23 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
         c_late = np.where(reset, ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz), late)
         c_by = np.where(reset, by_code("tcp.reset_received"), by_rule)
         dies = np.asarray(True)
+        # The probe before k must stay before the reboot's end, probe k after it and before the give-up.
+        t_prev = ka.linux_keepalive_firing_s(idle, intvl, k - 2)
+        steady = steady & ((k < 2) | clear_of(t_prev, t_prev + ka.linux_keepalive_firing_late_s(idle, intvl, k - 2, hz),
+                                              back)) \
+            & clear_of(t_k, t_k + ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz), back) \
+            & windows_apart(t_k, t_k + ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz), death, death + late)
     elif f.kind == "host_crash":
         c_at, c_late, c_by = death, late, by_rule
         dies = np.asarray(True)
     else:
         dies = last_probe < back                               # every probe before the death went unanswered
         c_at, c_late, c_by = death, late, by_rule
+        steady = steady & clear_of(last_probe, last_probe_latest, back) & clear_of(death, death + late, back) \
+            & clear_of(death + h, death + h + late, until)
     shape = np.broadcast_shapes(np.shape(dies), np.shape(c_at), np.shape(until), np.shape(back), np.shape(a))
     dies = np.broadcast_to(dies & (c_at <= until), shape)
+    eligible = eligible & steady & clear_of(c_at, c_at + c_late, until)
     if f.kind in ("host_crash", "host_reboot"):
         in_run = a <= until
         s_at, s_late, s_by = host_fault_death(f.kind, a)

@@ -14,8 +14,8 @@ import numpy as np
 from ..mechanisms import middlebox as mbx
 from ..scenario import Scenario
 from ..slack import timer_slack_s_array
-from .grid import (TIE_S, Family, by_code, finish, keepalive_settings, linux_established, one_way_s, per_point,
-                   run_until_s)
+from .grid import (TIE_S, Family, apart, by_code, clear_of, finish, keepalive_settings, linux_established, one_way_s,
+                   per_point, run_until_s)
 from .keepalive import KEEPALIVE_AXES, keepalive_rule
 
 def _middlebox_matches(sc: Scenario, keys: set) -> bool:
@@ -51,16 +51,33 @@ def _middlebox_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
     # After an answered probe at p the timer fires again at p + intvl and probes if the last ACK is
     # older than keepidle, else at p + rtt + keepidle: the mapping idles at most the larger, from the ACK.
     survives = np.maximum(intvl - h, idle + h) + 1 / hz < timeout - TIE_S
+    # At the latest timing corner (kalab.timing) each of those timers fires one wheel granularity
+    # late: the first probe at idle + slack, the gaps as long again.  The knife-edge: survives at
+    # nominal timing, the first probe meets the expired mapping at the latest.
+    idle_slack, intvl_slack = timer_slack_s_array(idle, hz), timer_slack_s_array(intvl, hz)
+    first_late = idle + idle_slack
+    expired_late = mbx.expired(first_late, mbx.expires_at_s(0.0, timeout))
+    survives_late = np.maximum(intvl + intvl_slack - h, first_late + h) + 1 / hz < timeout - TIE_S
     if box.on_expiry == "rst":
-        c_at, c_late, c_by = idle + h, timer_slack_s_array(idle, hz), by_code("middlebox.reset")
+        c_at, c_late, c_by = idle + h, idle_slack, by_code("middlebox.reset")
         expired = expired & (j >= 1)
+        expired_late = expired_late & (j >= 1)
+        late_death = first_late + h                                # the RST at the latest corner
     else:
         c_at, c_late, c_by = d, late, by
-    eligible = np.broadcast_to(expired | survives, shape)
+        late_death = d + late
+    # Timing decides where nominal timing survives and the latest corner dies within the run; it does not
+    # where both corners survive, or both meet the expired mapping with the death on the same side of
+    # the run's end.  Every other point is left to the simulator.
+    flips = survives & expired_late & apart(first_late, timeout) & (late_death < until - TIE_S)
+    steady = (survives & survives_late) | (expired & clear_of(c_at, c_at + c_late, until))
+    eligible = np.broadcast_to(flips | steady, shape)
     nan = np.full(shape, np.nan)
     c_at = np.where(expired, c_at, np.nan)
+    # The server (no timers of its own) is left half open when the client dies of the flip.
+    flips = np.broadcast_to(flips, shape)
     return eligible, finish(np.broadcast_to(c_at, shape), np.broadcast_to(c_late, shape), np.broadcast_to(c_by, shape),
-                            nan, nan, by_code(None), until, dest)
+                            nan, nan, by_code(None), until, dest, sensitive={"client": flips, "server": flips})
 
 
 MIDDLEBOX = Family("middlebox", _middlebox_matches, _middlebox_block)

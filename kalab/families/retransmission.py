@@ -13,8 +13,8 @@ from typing import Mapping
 import numpy as np
 
 from ..scenario import Scenario
-from .grid import (FAULT_AXES, Family, apart, by_code, finish, host_fault_death, jiffy_aligned, linux_established,
-                   lost_peer_fault, one_way_s, outage, per_point, reset_arrives, run_until_s)
+from .grid import (FAULT_AXES, Family, apart, by_code, clear_of, finish, host_fault_death, jiffy_aligned, linux_established,
+                   lost_peer_fault, one_way_s, outage, per_point, reset_arrives, run_until_s, windows_apart)
 from .template import RETX_AXES_CLIENT, retx
 
 def _retransmission_matches(sc: Scenario, keys: set) -> bool:
@@ -46,8 +46,15 @@ def _retransmission_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | 
     until = run_until_s(cols, sc)
     shape = np.broadcast_shapes(t.shape, a.shape, back.shape, until.shape, h.shape,
                                 *(c.shape for c in cols.values()))
-    death, late, by, first, first_late = retx(base, cols, "client", t, back, shape)[:5]
+    rx = retx(base, cols, "client", t, back, shape)
+    death, late, by, first, first_late = rx[:5]
     eligible = jiffy_aligned(t, hz) & (a <= t) & (apart(first, back))
+    # Timing (kalab.timing): the sends around the return of the path keep their side of it, the first
+    # after it keeps its side of the give-up, and the give-up (whose firing may come one sooner at the
+    # latest corner) keeps its by and its side of the run's end; else the simulator decides.
+    eligible = eligible & rx.by_steady & clear_of(rx.prev, rx.prev + rx.prev_late, back) \
+        & clear_of(first, first + first_late, back) & windows_apart(first, first + first_late, rx.death_lo, rx.death_hi) \
+        & clear_of(rx.death_lo, rx.death_hi, until)
     nan = np.full(shape, np.nan)
     if kind == "link_down":
         c_at = np.where(first < death, np.nan, death)
@@ -56,7 +63,8 @@ def _retransmission_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | 
     if kind == "host_reboot":
         rst = reset_arrives(first, h)
         reset = rst < death
-        eligible = eligible & (a > 0) & apart(rst, death)
+        eligible = eligible & (a > 0) & apart(rst, death) & windows_apart(rst, rst + first_late, rx.death_lo, rx.death_hi) \
+            & clear_of(rst, rst + first_late, until)
         c_at, late = np.where(reset, rst, death), np.where(reset, first_late, late)
         by = np.where(reset, by_code("tcp.reset_received"), by)
     else:

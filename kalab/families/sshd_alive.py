@@ -12,9 +12,9 @@ import numpy as np
 
 from ..mechanisms import sshd_alive
 from ..scenario import Scenario
-from ..slack import poll_timeout_slack_s
-from .grid import (Family, apart, by_code, finish, host_fault_death, linux_established, lost_peer_fault, one_way_s,
-                   outage, per_point, reset_arrives, run_until_s)
+from ..slack import poll_timeout_slack_s, timer_slack_s_array
+from .grid import (Family, apart, by_code, clear_of, finish, host_fault_death, linux_established, lost_peer_fault, one_way_s,
+                   outage, per_point, reset_arrives, run_until_s, windows_apart)
 from .keepalive import own_keepalive
 from .template import retx
 
@@ -59,7 +59,8 @@ def _sshd_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = Non
     # NaN where CountMax 0 never terminates (>= 8.2): no death by ClientAlive.
     d_sshd = np.nan_to_num(sshd_alive.client_alive_death_s(0.0, i, n, v), nan=np.inf)
     t0 = mult * i                                            # the first probe (none if the first check kills)
-    d_rt, late_rt, by_rt, first, first_late = retx(base, cols, "server", t0, back, shape)[:5]
+    rx = retx(base, cols, "server", t0, back, shape)
+    d_rt, late_rt, by_rt, first, first_late = rx[:5]
     d_rt = np.where(first_kills, np.inf, d_rt)
     by_sshd = d_sshd < d_rt
     s_at = np.where(by_sshd, d_sshd, d_rt)
@@ -69,19 +70,37 @@ def _sshd_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None = Non
     s_idle = own_keepalive(base, cols, sc, "server", shape)[3]
     first_event = np.where(first_kills, i, t0)
     eligible = (i > 0) & (a <= first_event) & (s_idle > first_event) & (apart(d_sshd, d_rt))
+    # Timing (kalab.timing): every comparison of a timer-driven time with a fixed instant or another
+    # timer goes the same way at every corner (windows [t, latest] apart), or the simulator decides.
+    w_sshd = (d_sshd, d_sshd + waits_all(d_sshd, i) * poll)
+    w_rt = (np.where(first_kills, np.inf, rx.death_lo), np.where(first_kills, np.inf, rx.death_hi + mult * poll))
+    w_first_event = (first_event, first_event + mult * poll)
+    s_slack = timer_slack_s_array(s_idle, sc.server.hz)
+    eligible = eligible & rx.by_steady & windows_apart(*w_sshd, *w_rt) \
+        & windows_apart(s_idle, s_idle + s_slack, *w_first_event) & clear_of(s_at, s_at + s_late, until)
     if kind == "link_down":
         c_d, c_late, c_by, c_idle = own_keepalive(base, cols, sc, "client", shape)
-        eligible = eligible & (a <= c_idle)
+        eligible = eligible & (a <= c_idle) & clear_of(c_d, c_d + c_late, until)
         return eligible, finish(c_d, c_late, c_by, s_at, s_late, s_by, until, dest)
     if kind == "host_reboot":
         rst = reset_arrives(first, one_way_s(cols, sc))
         reset = ~first_kills & (rst < np.minimum(d_sshd, d_rt))
-        eligible = eligible & apart(first, back) & apart(rst, d_sshd) & apart(rst, d_rt)
+        w_rst = (rst, rst + first_late + mult * poll)
+        eligible = eligible & apart(first, back) & apart(rst, d_sshd) & apart(rst, d_rt) \
+            & clear_of(rx.prev, rx.prev + rx.prev_late + mult * poll, back) \
+            & clear_of(first, first + first_late + mult * poll, back) & windows_apart(*w_rst, *w_sshd) \
+            & windows_apart(*w_rst, *w_rt)
         s_at = np.where(reset, rst, s_at)
         s_late = np.where(reset, first_late + mult * poll, s_late)     # the probe left after `mult` poll waits
         s_by = np.where(reset, by_code("tcp.reset_received"), s_by)
     c_at, c_late, c_by = host_fault_death(kind, a)
+    eligible = eligible & clear_of(s_at, s_at + s_late, until)
     return eligible & (a > 0), finish(np.broadcast_to(c_at, shape), c_late, c_by, s_at, s_late, s_by, until, dest)
+
+
+def waits_all(d, i):
+    """How many ClientAliveInterval waits come before ``d`` [s] (each may be one poll slack late)."""
+    return np.where(np.isfinite(d), d, 0.0) / np.where(i > 0, i, 1)
 
 
 SSHD_ALIVE = Family("sshd_alive", _sshd_matches, _sshd_block)

@@ -32,20 +32,31 @@ def _retx_template_json(host_json: str, rtt_ms: float | None) -> tuple:
           "faults": [{"kind": "link_down", "at_s": T_REF_S}], "until_s": 10_000_000}
     if rtt_ms is not None:
         sc["path"] = {"rtt_ms": rtt_ms}
-    from ..simulate import simulate
-    r = simulate(sc)
+    from ..scenario import load
+    from ..simulate import World
+    r = World(load(sc)).run()
     c = r.client
     if c.fate != "died" or c.by not in ("tcp.retransmission", "tcp.user_timeout"):  # pragma: no cover - guard
         raise AssertionError(f"retransmission template did not die by retransmission: {c}")
-    sent = [e for e in r.events
-            if e.side == "client" and e.layer == "tcp" and e.kind in ("data_sent", "tlp", "retransmit")]
-    return (c.at_s - T_REF_S, c.latest_s - c.at_s, c.by, tuple(e.t_s - T_REF_S for e in sent),
-            tuple(e.latest_s - e.t_s for e in sent))
+    # The latest timing corner (kalab.timing): every RTO fires one wheel granularity late, and the
+    # give-up, whose test is elapsed time, may come one firing sooner.
+    w = World(load(sc), at_latest=frozenset({"client"})).run()
+    return (c.at_s - T_REF_S, c.latest_s - c.at_s, c.by, _sends(r), tuple(e.latest_s - e.t_s for e in _sent(r)),
+            w.client.at_s - T_REF_S, w.client.by, _sends(w))
+
+
+def _sent(r) -> list:
+    return [e for e in r.events if e.side == "client" and e.layer == "tcp" and e.kind in ("data_sent", "tlp", "retransmit")]
+
+
+def _sends(r) -> tuple:
+    return tuple(e.t_s - T_REF_S for e in _sent(r))
 
 
 def retx_template(scenario_host: Mapping, rtt_ms, overrides: Mapping[str, Any]) -> tuple:
     """One segment sent at a jiffy boundary into a dead path: (death after the send [s], lateness of
-    the death [s] beyond the sender's own, by, send times after the first [s], each send's lateness [s]).
+    the death [s] beyond the sender's own, by, send times after the first [s], each send's lateness [s],
+    the death at the latest timing corner [s], its by, and that corner's send times [s]).
 
     ``scenario_host`` is the host's part of the scenario (its sysctls, kernel, srtt); ``overrides``
     are dotted host keys (``sysctl.net.ipv4.tcp_retries2``, ``socket.TCP_USER_TIMEOUT``) from the grid.
@@ -80,11 +91,21 @@ class Retx(NamedTuple):
     last_before: np.ndarray  # the last (re)transmission strictly before ``before`` [s] (-inf: none; NaN: not asked)
     next_from: np.ndarray    # the sender's next timer firing at or after ``before``: a (re)transmission, else
     #                          the give-up [s] (NaN: not asked)
+    prev: np.ndarray         # the (re)transmission before ``first`` [s] (-inf: none)
+    prev_late: np.ndarray    # its lateness [s]
+    death_lo: np.ndarray     # the give-up's window over the timing corners [s]: from the earlier of the nominal
+    death_hi: np.ndarray     # and the latest corner's give-up to the later of that and ``death + late``
+    by_steady: np.ndarray    # the give-up's by is the same at the latest corner
+    first_w: np.ndarray      # at the latest corner: the first (re)transmission at or after ``back`` [s] (inf: none)
+    death_w: np.ndarray      # at the latest corner: the give-up [s]
 
 
 def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2: int | None = None,
-         before=None) -> Retx:
+         before=None, t0_late=0.0) -> Retx:
     """For a segment ``side`` sends at ``t0`` into a path that is back at ``back`` (inf: never).
+
+    ``t0_late``: how much later the segment leaves at the latest timing corner (e.g. ssh's poll slack
+    when the check that sends it fires late); the ``_w`` fields are that corner's.
 
     The schedule comes from :func:`retx_template`, once per distinct (retries2, UT, rtt) of the block.
     ``retries2`` forces ``tcp_retries2`` (the orphan bound).  ``before``: a time per point; the last
@@ -96,23 +117,34 @@ def retx(base: Mapping, cols: dict, side: str, t0, back, shape: tuple, retries2:
     present = [k for k in keys if k in cols]
     t0 = np.broadcast_to(np.asarray(t0, dtype=float), shape)
     back = np.broadcast_to(np.asarray(back, dtype=float), shape)
+    t0_late = np.broadcast_to(np.asarray(t0_late, dtype=float), shape)
     out = Retx(np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.uint8), np.empty(shape), np.empty(shape),
-               np.empty(shape), np.full(shape, np.nan), np.full(shape, np.nan))
+               np.empty(shape), np.full(shape, np.nan), np.full(shape, np.nan), np.empty(shape), np.empty(shape),
+               np.empty(shape), np.empty(shape), np.empty(shape, dtype=bool), np.empty(shape), np.empty(shape))
     before = None if before is None else np.broadcast_to(np.asarray(before, dtype=float), shape)
 
     def fill(mask, vals):
         ov = {k.split(".", 1)[1]: int(v) for k, v in vals.items() if k != "path.rtt_ms"}
         if retries2 is not None:
             ov["sysctl.net.ipv4.tcp_retries2"] = retries2
-        dd, ll, bb, sends, sends_late = retx_template(host, vals.get("path.rtt_ms", base_rtt), ov)
-        sends, sends_late = np.asarray(sends), np.asarray(sends_late)
+        dd, ll, bb, sends, sends_late, dd_w, bb_w, sends_w = retx_template(host, vals.get("path.rtt_ms", base_rtt), ov)
+        sends, sends_late, sends_w = np.asarray(sends), np.asarray(sends_late), np.asarray(sends_w)
         t = t0[mask]
         out.death[mask], out.late[mask], out.by[mask] = t + dd, ll, by_code(bb)
+        tw = t + t0_late[mask]
+        out.death_w[mask] = tw + dd_w
+        out.death_lo[mask], out.death_hi[mask] = np.minimum(t + dd, tw + dd_w), np.maximum(t + dd + ll, tw + dd_w)
+        out.by_steady[mask] = bb_w == bb
+        kw = np.searchsorted(sends_w, back[mask] - tw - 1e-9, side="left")
+        out.first_w[mask] = np.where(kw < len(sends_w), tw + sends_w[np.minimum(kw, len(sends_w) - 1)], np.inf)
         k = np.searchsorted(sends, back[mask] - t - 1e-9, side="left")
         found = k < len(sends)
+        kp = k - 1                                   # the send before the first one after back (-1: none)
         k = np.minimum(k, len(sends) - 1)
         out.first[mask] = np.where(found, t + sends[k], np.inf)
         out.first_late[mask] = np.where(found, sends_late[k], 0.0)
+        out.prev[mask] = np.where(kp >= 0, t + sends[np.maximum(kp, 0)], -np.inf)
+        out.prev_late[mask] = np.where(kp >= 0, sends_late[np.maximum(kp, 0)], 0.0)
         out.last[mask] = t + sends[-1]
         if before is not None:
             j = np.searchsorted(sends, before[mask] - t - 1e-9, side="left") - 1

@@ -91,7 +91,7 @@ def retransmission_give_up_s(goal: Goal, *, retries2: int | None = None, user_ti
         ov["sysctl.net.ipv4.tcp_retries2"] = retries2
     if user_timeout_ms:
         ov["socket.TCP_USER_TIMEOUT"] = user_timeout_ms
-    death, late, _by, sends, _ = retx_template({}, goal.rtt_ms, ov)
+    death, late, _by, sends = retx_template({}, goal.rtt_ms, ov)[:4]
     return death + late, sends
 
 
