@@ -39,6 +39,10 @@ TRACES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("path", ("dropped", "mapping_expired", "link_down", "link_up"), "line-ns-open", "#8c564b"),
     ("repeated cycles", ("repeated",), "hourglass", "#17becf"),
     ("other", (), "circle-dot", "#bcbd22"),
+    # Timing (kalab.timing): the timer whose lateness decides an outcome (a bar to its latest firing),
+    # and the deadline it races (Result.races; no timeline kind of their own).
+    ("timing race", (), "diamond-wide-open", "#ff7f0e"),
+    ("race deadline", (), "line-ns", "#ff7f0e"),
     ("death", ("died",), "star", "#000000"),
 ]
 _KIND_TO_TRACE = {k: i for i, (_, kinds, _, _) in enumerate(TRACES) for k in kinds}
@@ -102,6 +106,19 @@ def trace_data(result: Result) -> list[dict[str, Any]]:
                 nt += at
             xs, ys, ts = nx, ny, nt
         out.append({"x": xs, "y": ys, "text": ts})
+    race, deadline = out[-3], out[-2]
+    race["error_plus"] = []
+    for rc in dict.fromkeys((x.event, x.timer, x.t_s, x.latest_s, x.deadline, x.deadline_s) for x in
+                            getattr(result, "races", ())):
+        i, timer, t, latest, what, when = rc
+        lane = lane_of(result.events[i]) if 0 <= i < len(result.events) else "path"
+        race["x"].append(t)
+        race["y"].append(lane)
+        race["text"].append(f"{timer}: may fire as late as {latest:.3f} s, racing {what} at {when:.3f} s")
+        race["error_plus"].append(latest - t)
+        deadline["x"].append(when)
+        deadline["y"].append("path" if "forgets" in what or what.startswith("the path") else lane)
+        deadline["text"].append(f"{what} at {when:.3f} s: the outcome flips if {timer} comes later")
     deaths = out[-1]
     plus = []
     for side in ("client", "server"):
@@ -141,6 +158,8 @@ def interesting_range(result: Result) -> tuple[float, float]:
     key = [e.t_s for e in result.events if e.kind in ("died", "link_down", "link_up", "crash", "reboot", "sleep",
                                                        "wake", "mapping_expired", "rst_sent", "middlebox_rst")]
     key += [result.side(s).latest_s for s in ("client", "server") if result.side(s).latest_s is not None]
+    key += [x for rc in getattr(result, "races", ()) for x in (rc.latest_s, rc.deadline_s)
+            if x <= result.until_s]
     if not key:
         # Nothing decisive happened: show the first stretch that has activity, not days of repetition.
         ts = [e.t_s for e in result.events]
@@ -174,6 +193,10 @@ def timeline_spec(result: Result, title: str | None = None) -> dict[str, Any]:
     plus = data[-1].get("error_plus", [])
     traces[-1]["error_x"] = {"type": "data", "symmetric": False, "array": plus, "arrayminus": [0] * len(plus),
                              "thickness": 3, "width": 6, "color": "#000000"}
+    plus = data[-3].get("error_plus", [])
+    traces[-3]["error_x"] = {"type": "data", "symmetric": False, "array": plus, "arrayminus": [0] * len(plus),
+                             "thickness": 2, "width": 6, "color": "#ff7f0e"}
+    traces[-2]["marker"]["size"] = 22
     spans = fault_spans(result, result.until_s)
     x0, x1 = interesting_range(result)
     # A steady state the simulator jumped over (kalab.fastforward): one band, its summary as the label.
@@ -304,22 +327,26 @@ def sweep_heatmap(res, x: str, y: str, side: str = "client", field: str = "at_s"
 
 
 REGION_LABELS = ("misses a real failure", "detects in time, but dies in the outage",
-                 "detects in time and survives the outage")
-REGION_COLOURS = ("#d9d9d9", "#fdae6b", "#31a354")
+                 "detects in time and survives the outage", "depends on timing (the kernel's lateness decides)")
+REGION_COLOURS = ("#d9d9d9", "#fdae6b", "#31a354", "#9e9ac8")
 
 
 def sweep_regions(failure, outage, x: str, y: str, detect_within_s: float, failure_at_s: float = 0.0,
                   side: str = "client", fixed=None):
-    """Region codes (0, 1, 2 = :data:`REGION_LABELS`) from two sweeps over the same axes.
+    """Region codes (0, 1, 2, 3 = :data:`REGION_LABELS`) from two sweeps over the same axes.
 
     ``failure``: a sweep where the peer really fails at ``failure_at_s``; ``outage``: one with a
     transient outage.  A setting is good when it detects the failure within ``detect_within_s``
-    and survives the outage.
+    and survives the outage; where either outcome depends on timing (``timing_sensitive``) it is 3.
     """
     died_f = failure.select(side, "at_s", [y, x], fixed)
     detected = np.nan_to_num(died_f - failure_at_s, nan=np.inf) <= detect_within_s
     survived = np.isnan(outage.select(side, "at_s", [y, x], fixed))
-    return np.where(~detected, 0, np.where(survived, 2, 1))
+    codes = np.where(~detected, 0, np.where(survived, 2, 1))
+    # Where either outcome flips with the kernel's own lateness (kalab.timing), no answer is safe.
+    timing = failure.select(side, "timing_sensitive", [y, x], fixed) | outage.select(side, "timing_sensitive",
+                                                                                     [y, x], fixed)
+    return np.where(timing, 3, codes)
 
 
 def region_map_spec(codes, xs, ys, x: str, y: str, x_title: str, y_title: str, detect_within_s: float,
@@ -327,8 +354,9 @@ def region_map_spec(codes, xs, ys, x: str, y: str, x_title: str, y_title: str, d
     """The region map's figure dict from region codes (see :func:`sweep_regions`)."""
     codes = np.asarray(codes)
     c = REGION_COLOURS
-    scale = [[0, c[0]], [0.33, c[0]], [0.33, c[1]], [0.66, c[1]], [0.66, c[2]], [1, c[2]]]
-    data = [{"type": "heatmap", "x": _json(xs), "y": _json(ys), "z": codes.tolist(), "zmin": 0, "zmax": 2,
+    n = len(c)
+    scale = [[edge, colour] for k, colour in enumerate(c) for edge in (k / n, (k + 1) / n)]
+    data = [{"type": "heatmap", "x": _json(xs), "y": _json(ys), "z": codes.tolist(), "zmin": -0.5, "zmax": n - 0.5,
              "colorscale": scale, "customdata": np.asarray(REGION_LABELS, dtype=object)[codes].tolist(),
              "showscale": False, "hovertemplate": f"{x}=%{{x}}<br>{y}=%{{y}}<br>%{{customdata}}<extra></extra>"}]
     for code, (label, colour) in enumerate(zip(REGION_LABELS, c)):
@@ -369,3 +397,64 @@ def sweep_line_spec(res, x: str, side: str = "client", field: str = "at_s", fixe
 def sweep_line(res, x: str, side: str = "client", field: str = "at_s", fixed=None, title: str | None = None):
     """A line over one axis: a side's death time (gaps where it does not die)."""
     return figure(sweep_line_spec(res, x, side, field, fixed, title))
+
+
+# ---------------------------------------------------------------- repeated lab runs
+
+def runs_spec(recording: dict, side: str = "client", kind: str = "keepalive_probe",
+              title: str | None = None) -> dict[str, Any]:
+    """Repeated runs of one scenario on the real kernel (``lab run --repeat``) against the model's window.
+
+    One row per run: when the run's first ``kind`` segment of ``side`` went out (captured on the wire),
+    coloured by the run's outcome; shaded, the model's window for it (nominal time to the latest the
+    timer wheel may fire it); the tick, the deadline it races (``Result.races``), if the model names one.
+    """
+    from .simulate import simulate
+    model = simulate(recording["scenario"])
+    first = next((e for e in model.events if e.side == side and e.kind == kind), None)
+    race = next((r for r in model.races if r.side == side), None)
+    groups: dict[str, dict[str, list]] = {}
+    for i, run in enumerate(recording.get("runs", []), start=1):
+        sent = next((e for e in run["events"] if e["side"] == side and e["kind"] == kind), None)
+        if sent is None:
+            continue
+        r = run[side]
+        label = r["fate"] + (f" by {r['by']}" if r["by"] else "")
+        g = groups.setdefault(label, {"x": [], "y": [], "text": []})
+        g["x"].append(sent["t_s"])
+        g["y"].append(i)
+        g["text"].append(f"run {i}: {kind.replace('_', ' ')} at {sent['t_s']:.3f} s; {side} {label}")
+    colours = {"alive": "#31a354", "died": "#d62728", "half_open": "#fdae6b", "none": "#7f7f7f"}
+    data = [{"type": "scatter", "mode": "markers", "name": f"{label} ({len(g['x'])})", "x": g["x"], "y": g["y"],
+             "hovertext": g["text"], "hoverinfo": "text",
+             "marker": {"symbol": "circle", "size": 11, "color": colours.get(label.split()[0], "#444")}}
+            for label, g in sorted(groups.items())]
+    shapes, notes = [], []
+    if first is not None:
+        latest = first.latest_s if first.latest_s is not None else first.t_s
+        shapes.append(dict(type="rect", xref="x", yref="paper", x0=first.t_s, x1=latest, y0=0, y1=1,
+                           fillcolor="#c6dbef", opacity=0.6, line=dict(width=0), layer="below"))
+        notes.append(dict(x=first.t_s, y=1.02, xref="x", yref="paper", xanchor="left", showarrow=False,
+                          text=f"model: {first.t_s:.3f} .. {latest:.3f} s", font=dict(size=10, color="#08519c")))
+    if race is not None:
+        width = max(0.004, 0.002 * (race.latest_s - race.t_s))
+        shapes.append(dict(type="rect", xref="x", yref="paper", x0=race.deadline_s - width / 2,
+                           x1=race.deadline_s + width / 2, y0=0, y1=1, fillcolor="#ff7f0e", opacity=0.9,
+                           line=dict(width=0), layer="below"))
+        notes.append(dict(x=race.deadline_s, y=1.02, xref="x", yref="paper", xanchor="left", showarrow=False,
+                          text=f"{race.deadline} ({race.deadline_s:g} s)", font=dict(size=10, color="#b35806")))
+    xs = [x for g in groups.values() for x in g["x"]] + ([first.t_s, first.latest_s or first.t_s] if first else [])
+    lo, hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    pad = 0.05 * max(hi - lo, 1e-3)
+    layout = {"title": {"text": title or f"{len(recording.get('runs', []))} runs on the real kernel: "
+                                         f"the {side}'s first {kind.replace('_', ' ')}"},
+              "xaxis": {"title": {"text": f"time the first {kind.replace('_', ' ')} went out [s]"},
+                        "range": [lo - pad, hi + pad]},
+              "yaxis": {"title": {"text": "run"}, "dtick": 1}, "template": "plotly_white", "height": 360,
+              "shapes": shapes, "annotations": notes, "legend": {"orientation": "h", "y": -0.3}}
+    return {"data": data, "layout": layout}
+
+
+def runs_figure(recording: dict, side: str = "client", kind: str = "keepalive_probe", title: str | None = None):
+    """:func:`runs_spec` as a figure (live in a notebook, with its static drawing)."""
+    return figure(runs_spec(recording, side, kind, title))

@@ -111,6 +111,26 @@ def _corner_name(corner: frozenset[str]) -> str:
     return "every timer late" if len(corner) == 2 else f"the {next(iter(corner))}'s timers late"
 
 
+def at_corner(scenario, late: frozenset[str] = frozenset(SIDES)) -> Result:
+    """The run at one timing corner: the timers of the sides in ``late`` fire at the latest they may,
+    the others' on time; nothing carries lateness.  (``recommend`` reads the silences a NAT sees here.)"""
+    from .scenario import load
+    from .simulate import World
+    return World(load(scenario), at_latest=frozenset(late)).run()
+
+
+#: Timeline kinds that are a segment on the wire (what refreshes a NAT's mapping).
+SEGMENT_KINDS = frozenset({"keepalive_probe", "keepalive_ack", "data_sent", "retransmit", "tlp", "syn_sent",
+                           "syn_retransmit", "fin_sent", "rst_sent"})
+
+
+def longest_silence_s(result: Result) -> float:
+    """The longest time [s] between two segments on the wire (from t = 0 to the end of the run):
+    what a NAT or firewall on the path sees as idle."""
+    times = [0.0] + [e.t_s for e in result.events if e.kind in SEGMENT_KINDS and e.side != "path"] + [result.until_s]
+    return max(b - a for a, b in zip(times, times[1:]))
+
+
 def _plain(r: SideResult) -> SideResult:
     return replace(r, worst=None, timing_sensitive=False, timing_detail=None)
 

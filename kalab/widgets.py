@@ -203,16 +203,24 @@ class Explorer:
                 parts.append((side, r.fate.replace("_", "-")))
         return parts
 
+    def _timing(self, side: str) -> str:
+        """When the kernel's lateness decides this side's outcome, what it hangs on (kalab.timing)."""
+        from .explain import timing_clause
+        return timing_clause(self.result, side)
+
     def _verdict_html(self) -> str:
         import html
         out = []
         for p in self._verdict_parts():
             if len(p) == 2:
-                out.append(f"<b>{p[0]}</b>: {p[1]}")
+                line = f"<b>{p[0]}</b>: {p[1]}"
             else:
                 side, at, window, by, sees = (html.escape(x) for x in p)
-                out.append(f"<b>{side}</b> dies at <b>{at}</b>{window} by <code>{by}</code>"
-                           + (f": <i>{sees}</i>" if sees else ""))
+                line = (f"<b>{side}</b> dies at <b>{at}</b>{window} by <code>{by}</code>"
+                        + (f": <i>{sees}</i>" if sees else ""))
+            timing = self._timing(p[0])
+            out.append(line + (f" &mdash; <span style='color:#b35806'>&#9888; {html.escape(timing)}</span>"
+                               if timing else ""))
         return "<br>".join(out)
 
     def verdict_lines(self) -> list[str]:
@@ -220,10 +228,12 @@ class Explorer:
         out = []
         for p in self._verdict_parts():
             if len(p) == 2:
-                out.append(f"{p[0]}: {p[1]}")
+                line = f"{p[0]}: {p[1]}"
             else:
                 side, at, window, by, sees = p
-                out.append(f"{side} dies at {at}{window} by {by}" + (f": {sees}" if sees else ""))
+                line = f"{side} dies at {at}{window} by {by}" + (f": {sees}" if sees else "")
+            timing = self._timing(p[0])
+            out.append(line + (f" -- {timing}" if timing else ""))
         return out
 
     def _on_change(self, key: str):

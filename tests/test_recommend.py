@@ -27,15 +27,19 @@ def recheck(goal: Goal, rec, phase: float):
     r = simulate(dict(base, faults=[{"kind": "link_down", "at_s": a}], until_s=a + goal.detect_within_s * 3 + 60))
     side = r.side(rec.side)
     assert side.fate == "died" and side.latest_s - a <= goal.detect_within_s + 1e-9, (rec, a, side)
+    # ... at every timing corner too (kalab.timing): never a knife-edge.
+    assert side.worst.fate == "died" and side.worst.latest_s - a <= goal.detect_within_s + 1e-9, (rec, a, side)
     if goal.survive_outage_s:
         r = simulate(dict(base, faults=[{"kind": "link_down", "at_s": a, "for_s": goal.survive_outage_s}],
                           until_s=a + goal.survive_outage_s + goal.detect_within_s * 3 + 60))
         assert r.client.fate == "alive" and r.server.fate == "alive", (rec, a, r.client, r.server)
+        assert not r.client.timing_sensitive and not r.server.timing_sensitive, (rec, a, r.client.timing_detail)
     # The side's own data in flight when the link goes: the give-up, counted from the send, fits too.
     r = simulate(dict(base, traffic=[{"at_s": a, "from": rec.side}], faults=[{"kind": "link_down", "at_s": a}],
                       until_s=a + goal.detect_within_s * 3 + 1000))
     side = r.side(rec.side)
     assert side.fate == "died" and side.latest_s - a <= goal.detect_within_s + 1e-9, (rec, a, side)
+    assert side.worst.fate == "died" and side.worst.latest_s - a <= goal.detect_within_s + 1e-9, (rec, a, side)
     if goal.survive_outage_s:
         r = simulate(dict(base, traffic=[{"at_s": a, "from": rec.side}],
                           faults=[{"kind": "link_down", "at_s": a, "for_s": goal.survive_outage_s}],
@@ -47,6 +51,7 @@ def recheck(goal: Goal, rec, phase: float):
                                                          "on_expiry": "drop"}])
         r = simulate(nat)
         assert r.client.fate == "alive" and r.server.fate == "alive", rec
+        assert not r.client.timing_sensitive and not r.server.timing_sensitive, (rec, r.client.timing_detail)
     if goal.max_probes_per_hour:
         r = simulate(dict(base, until_s=3600))
         assert sum(e.side == rec.side and e.kind == probe_event(rec.mechanism) for e in r.events) \
@@ -62,6 +67,30 @@ def test_every_recommendation_meets_its_goal_when_simulated(d, o_frac, nat, side
                 max_probes_per_hour=probes, rtt_ms=rtt, sshd_version=version)
     for rec in recommend(goal):
         recheck(goal, rec, phase)
+
+
+def test_behind_a_350_s_nat_the_proposed_keepalive_fires_before_350_s_even_at_its_latest():
+    """The knife-edge the issue measured: TCP_KEEPIDLE 347 sits on the wheel level of 16.384 s
+    granularity and may fire at 363.4 s, after the NAT has forgotten.  The proposal keeps the latest
+    firing one RTT and a second inside the timeout, and says so."""
+    from kalab.slack import timer_slack_s
+    goal = Goal(detect_within_s=900, nat_idle_s=350)
+    recs = [r for r in recommend(goal) if r.mechanism.startswith("tcp-keepalive")]
+    assert recs
+    for r in recs:
+        idle = r.settings["idle"]
+        assert idle + timer_slack_s(idle, 250) <= 350 - (goal.rtt_ms / 1000 + 1.0), r.settings
+        nat = next(c for c in r.checks if c.name.startswith("NAT"))
+        assert nat.passed and "at the latest the path is silent for 5 min 48.384 s at most" in nat.detail
+
+
+def test_a_knife_edge_candidate_fails_its_nat_check():
+    from kalab.recommend import verify
+    goal = Goal(detect_within_s=900, nat_idle_s=350)
+    ok, _det, _p, checks = verify(goal, "client", "tcp-keepalive", {"idle": 347, "intvl": 1, "cnt": 3,
+                                                                   "user_timeout_ms": 350000})
+    nat = next(c for c in checks if c.name.startswith("NAT"))
+    assert not ok and not nat.passed and "at the latest" in nat.detail
 
 
 def test_an_everyday_goal_is_met_by_each_mechanism():

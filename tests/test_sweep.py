@@ -427,3 +427,58 @@ def test_progress_only_for_sweeps_that_take_a_while(capsys, monkeypatch):
     assert "20/20 grid points" in capsys.readouterr().err
     sweep(base, axes, progress=False)
     assert capsys.readouterr().err == ""
+
+
+# ---------------------------------------------------------------- timing (kalab.timing)
+
+@given(idle=st.lists(st.integers(1, 400), min_size=1, max_size=6, unique=True),
+       intvl=st.lists(st.integers(1, 90), min_size=1, max_size=2, unique=True),
+       timeout=st.lists(st.integers(5, 420), min_size=1, max_size=4, unique=True),
+       on_expiry=st.sampled_from(["rst", "drop"]), rtt=st.sampled_from([1.0, 50.0]),
+       until=st.sampled_from([60, 2000]))
+def test_the_middlebox_family_says_where_the_kernels_lateness_decides_as_simulate_does(idle, intvl, timeout, on_expiry,
+                                                                                   rtt, until):
+    """The knife-edge: the first probe at keepidle, at the latest one wheel granularity later, against
+    the NAT's idle timeout.  timing_sensitive per side, equal to simulate() at every point."""
+    base = {"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPCNT": 3}}, "server": {}, "path": {
+        "rtt_ms": rtt, "middleboxes": [{"kind": "nat", "idle_timeout_s": 30, "on_expiry": on_expiry}]}, "until_s": until}
+    axes = {"client.socket.TCP_KEEPIDLE": idle, "client.socket.TCP_KEEPINTVL": intvl,
+            "path.middleboxes.0.idle_timeout_s": timeout}
+    check_family(base, axes, "middlebox")
+
+
+def test_the_middlebox_family_computes_the_knife_edge_itself():
+    """keepidle 20 s behind NATs of 19..24 s (the lab's knife-edge is 21 s): the 20 s timer may fire up to
+    22.048 s, so 20.5, 21 and 22 s flip; the family says so without simulating those points."""
+    base = {"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3}}, "server": {},
+            "path": {"middleboxes": [{"kind": "nat", "idle_timeout_s": 21, "on_expiry": "rst"}]}, "until_s": 40}
+    axes = {"client.socket.TCP_KEEPIDLE": [20], "path.middleboxes.0.idle_timeout_s": [19, 20.5, 21, 22, 23, 24]}
+    res = check_family(base, axes, "middlebox")
+    assert res["client"]["timing_sensitive"][0].tolist() == [False, True, True, True, False, False]
+    assert res["client"]["fate"][0].tolist() == ["died", "alive", "alive", "alive", "alive", "alive"]
+    assert res.stats["simulated"] == 0
+
+
+@given(idle=st.integers(5, 200), cnt=st.integers(1, 4), back=st.lists(st.floats(1, 600), min_size=1, max_size=8),
+       ut=st.sampled_from([None, 30_000, 90_000]), until=st.sampled_from([100, 400, 5000]))
+def test_keepalive_outages_near_a_probes_window_are_timing_sensitive_exactly_as_simulate_says(idle, cnt, back, ut,
+                                                                                             until):
+    """Outages that end inside a probe's wheel window, user timeouts and run ends near a firing."""
+    sock = {"TCP_KEEPIDLE": idle, "TCP_KEEPINTVL": 7, "TCP_KEEPCNT": cnt}
+    if ut is not None:
+        sock["TCP_USER_TIMEOUT"] = ut
+    base = keepalive_base({"kind": "link_down", "at_s": 1, "for_s": 10}, sock, {}, 1.0, until)
+    axes = {"faults.0.for_s": sorted(set(round(b, 3) for b in back))}
+    assert_equal_to_simulate(base, axes, sweep(base, axes))
+
+
+def test_the_region_map_shows_where_timing_decides():
+    from kalab.plot import REGION_LABELS, sweep_regions
+    base = {"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3}}, "server": {},
+            "path": {"middleboxes": [{"kind": "nat", "idle_timeout_s": 21, "on_expiry": "rst"}]}, "until_s": 60}
+    fail = dict(base, faults=[{"kind": "link_down", "at_s": 1}])
+    axes = {"client.socket.TCP_KEEPIDLE": [18, 20, 25], "path.middleboxes.0.idle_timeout_s": [21, 30]}
+    codes = sweep_regions(sweep(fail, axes), sweep(base, axes), "client.socket.TCP_KEEPIDLE",
+                          "path.middleboxes.0.idle_timeout_s", detect_within_s=40)
+    assert REGION_LABELS[3].startswith("depends on timing")
+    assert codes[0].tolist()[1] == 3        # keepidle 20 s behind a 21 s NAT

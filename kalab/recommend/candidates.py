@@ -46,8 +46,14 @@ def _keepalive_candidates(goal: Goal, mech: str):
                 + cnt * timer_slack_s(intvl, HZ) > d:
             idle -= 1
         if goal.nat_idle_s is not None:
-            idle = min(idle, int(goal.nat_idle_s - margin - 1))
-            if intvl > goal.nat_idle_s - margin - 1:
+            # The NAT must never see an idle gap within nat_margin_s of its timeout, with every timer as
+            # late as the wheel may fire it: the first probe at idle + its slack (a 347 s timer may
+            # fire 16.384 s late, after a 350 s NAT has forgotten), and a probe interval as late.
+            room = goal.nat_idle_s - nat_margin_s(goal)
+            idle = min(idle, int(room))
+            while idle >= 1 and idle + timer_slack_s(idle, HZ) > room:
+                idle -= 1
+            if intvl + timer_slack_s(intvl, HZ) > room:
                 continue
         if mech == "tcp-keepalive":
             if intvl > ka.MAX_TCP_KEEPINTVL:
@@ -79,6 +85,12 @@ def _keepalive_candidates(goal: Goal, mech: str):
             if len(best) >= MAX_VERIFIED:
                 break
     return best
+
+
+def nat_margin_s(goal: Goal) -> float:
+    """How far below a NAT/firewall's idle timeout the latest refresh of the mapping must stay [s]:
+    one round trip (the answer to a probe refreshes it too, half an RTT later) plus one second."""
+    return goal.rtt_ms / 1000 + 1.0
 
 
 def retransmission_give_up_s(goal: Goal, *, retries2: int | None = None, user_timeout_ms: int | None = None):
@@ -162,7 +174,9 @@ def _alive_candidates(goal: Goal, mech: str):
         # + 1 s: the whole-second clock; plus one poll slack per wait.
         if death(i, n) + 1 + poll_timeout_slack_s(i) * mult * (n + 1) > d:
             continue
-        if goal.nat_idle_s is not None and mult * i > goal.nat_idle_s - rtt - 1:
+        # The longest gap the NAT sees: mult intervals, each up to one poll slack late, and up to a
+        # second more for the whole-second clock; kept nat_margin_s below the NAT's timeout.
+        if goal.nat_idle_s is not None and mult * (i + poll_timeout_slack_s(i)) + 1 > goal.nat_idle_s - nat_margin_s(goal):
             continue
         rate = 3600 / (mult * i)
         if goal.max_probes_per_hour is not None and rate > goal.max_probes_per_hour:

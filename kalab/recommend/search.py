@@ -30,7 +30,7 @@ class Recommendation:
 
 def best_for(goal: Goal, side: str, mech: str) -> Recommendation | None:
     for s in candidates_for(goal, mech)[:MAX_VERIFIED]:
-        ok, det, probes, checks = verify(goal, side, mech, s)
+        ok, det, probes, checks = verify(goal, side, mech, s, stop_at_first_failure=True)
         if ok:
             return Recommendation(side, mech, s, det, probes, checks, lines(side, mech, s, goal))
     return None
