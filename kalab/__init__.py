@@ -10,7 +10,7 @@ The model imports numpy only; plotting and widgets live in ``kalab.plot`` and
 ``kalab.widgets`` (optional extra ``notebook``).
 """
 
-from .compare import as_result, compare, load_measurements
+from .compare import as_result, compare, compare_recorded, compare_repeat, load_measurements
 from .errors import ScenarioError
 from .result import BY, Event, Result, SideResult
 from .scenario import Scenario, load, load_file, loads, with_value
@@ -20,5 +20,5 @@ from .units import format_duration, parse_duration
 
 __version__ = "0.1.0"
 
-__all__ = ["simulate", "sweep", "SweepResult", "compare", "as_result", "load_measurements", "Scenario", "Result", "SideResult", "Event", "ScenarioError", "BY", "load", "loads",
+__all__ = ["simulate", "sweep", "SweepResult", "compare", "compare_recorded", "compare_repeat", "as_result", "load_measurements", "Scenario", "Result", "SideResult", "Event", "ScenarioError", "BY", "load", "loads",
            "load_file", "with_value", "format_duration", "parse_duration", "__version__"]

@@ -39,9 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     lr.add_argument("--out", help="write the measurement (JSON) here")
     lr.add_argument("--allow-long", action="store_true", help="allow runs longer than about a minute")
     lr.add_argument("--json", action="store_true", help="print the measurement as JSON")
+    lr.add_argument("--repeat", metavar="N", help="run it N times (1-100), each on a fresh topology, and record "
+                                                  "all runs with the model's answer (docs/lab.md)")
     rec = labsub.add_parser("record", help="measure the matrix (kalab.lab.matrix) into data/measured/")
     rec.add_argument("--only", nargs="*", help="names from the matrix")
     rec.add_argument("--jobs", type=int, default=6)
+    rec.add_argument("--repeat", metavar="N", help="runs for each scenario the matrix records as a series "
+                                                   "(default: its own count in kalab.lab.matrix.REPEAT)")
     rec.add_argument("--dir", default="data/measured")
     rep = labsub.add_parser("report", help="table: recorded measurements vs the current model (no root needed)")
     rep.add_argument("--dir", default="data/measured")
@@ -124,22 +128,34 @@ def _lab_main(args) -> int:
 def _lab(args, stop=None) -> int:
     import json
 
-    from .compare import compare, report_table, summary_lines
+    from .compare import compare, compare_repeat, repeat_summary_lines, report_table, summary_lines
     from .lab import LabError, run
-    from .lab.matrix import LONG, scenarios
+    from .lab.matrix import LONG, REPEAT, scenarios
+    from .lab.repeat import check_repeat, first_times, run_repeat, write_atomically
     if args.lab_command == "report":
         print(report_table(Path(args.dir)))
         return 0
+    # A bad --repeat is refused before anything runs (and without root).
+    repeat = None if getattr(args, "repeat", None) is None else check_repeat(args.repeat)
     try:
         if args.lab_command == "run":
             sc = load_file(args.file)
-            m = run(sc.source, allow_long=args.allow_long, stop=stop)
-            if args.out:
-                Path(args.out).write_text(json.dumps(m, indent=1) + "\n")
+            if repeat is None:
+                m = run(sc.source, allow_long=args.allow_long, stop=stop)
+            else:
+                progress = sys.stderr if args.json else sys.stdout
+
+                def one_done(i, r):
+                    print(_run_line(i, repeat, r, first_times(r)), file=progress, flush=True)
+                m = run_repeat(sc.source, repeat, allow_long=args.allow_long, stop=stop, on_run=one_done)
+            if args.out:   # only once every run has ended: the file is a whole series or absent
+                write_atomically(args.out, json.dumps(m, indent=1) + "\n")
             if args.json:
                 print(json.dumps(m, indent=1))
-            else:
+            elif repeat is None:
                 print("\n".join(summary_lines(compare(simulate(m["scenario"]), m))))
+            else:
+                print("\n".join(repeat_summary_lines(compare_repeat(m))))
             return 0
         from concurrent.futures import ThreadPoolExecutor
         matrix = scenarios()
@@ -151,20 +167,40 @@ def _lab(args, stop=None) -> int:
         out.mkdir(parents=True, exist_ok=True)
 
         def one(name):
-            m = run(matrix[name], allow_long=name in LONG, stop=stop)
+            if name in REPEAT:
+                n = repeat or REPEAT[name]
+
+                def one_done(i, r):
+                    print(f"{name}: {_run_line(i, n, r, first_times(r))}", flush=True)
+                m = run_repeat(matrix[name], n, allow_long=name in LONG, stop=stop, on_run=one_done)
+            else:
+                m = run(matrix[name], allow_long=name in LONG, stop=stop)
             m["matrix_name"] = name
-            (out / f"{name}.json").write_text(json.dumps(m, indent=1) + "\n")
-            return name, compare(simulate(m["scenario"]), m)
+            write_atomically(out / f"{name}.json", json.dumps(m, indent=1) + "\n")
+            if name in REPEAT:
+                c = compare_repeat(m)
+                return name, c, repeat_summary_lines(c)
+            c = compare(simulate(m["scenario"]), m)
+            return name, c, summary_lines(c)
 
         bad = 0
         with ThreadPoolExecutor(max(1, args.jobs)) as ex:
-            for name, c in ex.map(one, names):
+            for name, c, lines in ex.map(one, names):
                 bad += not c["ok"]
-                print(f"== {name}\n" + "\n".join(summary_lines(c)), flush=True)
+                print(f"== {name}\n" + "\n".join(lines), flush=True)
         return 1 if bad else 0
     except LabError as e:
         print(f"kalab: lab: {e}", file=sys.stderr)
         return 2
+
+
+def _run_line(i: int, n: int, m: dict, probes: dict) -> str:
+    """One line per finished run of a series: each side's outcome, and its first keepalive probe."""
+    sides = "; ".join(f"{side} {m[side]['fate'] if m[side]['fate'] != 'died' else 'died by ' + str(m[side]['by'])}"
+                      + ("" if m[side].get("at_s") is None else f" at {m[side]['at_s']:.3f} s")
+                      for side in ("client", "server"))
+    first = "".join(f"; first {side} keepalive probe {t:.3f} s" for side, t in probes.items())
+    return f"run {i + 1}/{n}: {sides}{first}"
 
 
 def _explain(args) -> int:

@@ -127,6 +127,185 @@ def summary_lines(c: dict) -> list[str]:
     return out
 
 
+# -- repeat recordings: one scenario, N runs (kalab.lab.repeat, issue 14) ---------------------------
+
+SIDES = ("client", "server")
+
+
+def is_repeat(recording: Mapping) -> bool:
+    """A repeat recording (``{"runs": [...], "model", "scenario", "meta"}``), not a single run."""
+    return isinstance(recording, Mapping) and "runs" in recording
+
+
+def outcome_label(side: Mapping) -> str:
+    """A side's outcome in words: ``alive``, ``half_open``, ``died by middlebox.reset``."""
+    return f"died by {side.get('by')}" if side.get("fate") == "died" else str(side.get("fate"))
+
+
+def _window(side: Mapping) -> tuple[float, float] | None:
+    if side.get("at_s") is None:
+        return None
+    return side["at_s"], side["latest_s"] if side.get("latest_s") is not None else side["at_s"]
+
+
+def worst_window(predicted: Mapping, side: str, tolerance_s: float = DEFAULT_TOLERANCE_S) -> tuple[float, float] | None:
+    """When the *worst* outcome of a timing-sensitive side (every timer at its latest) may happen:
+    ``[min(nominal at_s, worst at_s), worst latest_s]``, None if the worst outcome has no time.
+
+    Why the corners bracket it: the flipped outcome happens when the racing timer fires past its
+    deadline, somewhere between the two corners -- the nominal run's own time (with every timer on
+    time) and the worst corner's latest time (every timer at its latest).  Where the nominal outcome
+    has no time (``alive``: nothing ends it), the lower end is the nominal time of the racing event:
+    the earliest event of the nominal run whose own window ``[t_s, latest_s]`` reaches the worst
+    corner's time (a keepalive probe due at 20.000 s that may fire as late as 22.048 s, racing a NAT
+    that forgets at 21 s: the client dies by the NAT's RST somewhere in [21, 22.048] s, inside
+    [20.000, 22.048])."""
+    ps = predicted[side]
+    w = ps.get("worst")
+    if not w or w.get("at_s") is None:
+        return None
+    hi = w["latest_s"] if w.get("latest_s") is not None else w["at_s"]
+    lows = [w["at_s"]]
+    if ps.get("at_s") is not None:
+        lows.append(ps["at_s"])
+    else:
+        lows += [e["t_s"] for e in predicted.get("events", ())
+                 if e["t_s"] < w["at_s"] and e.get("latest_s", e["t_s"]) > e["t_s"]
+                 and e.get("latest_s", e["t_s"]) + tolerance_s >= w["at_s"]]
+    return min(lows), hi
+
+
+def allowed_outcomes(predicted: Mapping, side: str, tolerance_s: float = DEFAULT_TOLERANCE_S) -> list[dict]:
+    """The outcomes the model allows one side of a run: ``[{"corner", "fate", "by", "sees",
+    "window"}]`` -- the nominal one and, when the side is ``timing_sensitive``, the ``worst`` one
+    (:func:`worst_window`).  A prediction without ``worst`` (or not timing-sensitive) allows the
+    nominal outcome only.  ``window`` is ``(lo, hi)`` [s] or None (the outcome has no time)."""
+    ps = predicted[side]
+    out = [{"corner": "nominal", "fate": ps["fate"], "by": ps["by"], "sees": ps["sees"], "window": _window(ps)}]
+    w = ps.get("worst")
+    if w and ps.get("timing_sensitive"):
+        out.append({"corner": "worst", "fate": w["fate"], "by": w.get("by"), "sees": w.get("sees"),
+                    "window": worst_window(predicted, side, tolerance_s)})
+    return out
+
+
+def _matches(outcome: Mapping, measured: Mapping, tolerance_s: float) -> bool:
+    """Same fate, mechanism and message as ``outcome``, and the measured time inside its window
+    (widened by ``tolerance_s``); an outcome without a time needs a measurement without one."""
+    if outcome["fate"] != measured["fate"] or outcome["by"] != measured.get("by"):
+        return False
+    if normalise_message(outcome["sees"]) != normalise_message(measured.get("sees")):
+        return False
+    win, t = outcome["window"], measured.get("at_s")
+    if win is None or t is None:
+        return win is None and t is None
+    return win[0] - tolerance_s <= t <= win[1] + tolerance_s
+
+
+def compare_repeat(recording: Mapping, tolerance_s: float = DEFAULT_TOLERANCE_S, predict=None) -> dict:
+    """Judge a repeat recording against the current model.
+
+    Every run is compared with ``simulate`` of its own scenario as run (:func:`compare`).  A side of
+    a run agrees when its outcome (fate, ``by``, what the program saw) and time are the nominal
+    prediction's, as for a single run, or -- where the model marks the side ``timing_sensitive`` --
+    the ``worst`` corner's, with its time in :func:`worst_window`.  A run agrees when both sides do
+    and, if both took the nominal outcome, every captured segment pairs with the model's inside its
+    window (a run that took the worst outcome followed another schedule than the nominal timeline,
+    so its wire is not judged).  The recording agrees when every run does: a scenario that is not
+    timing-sensitive must match the nominal prediction in every run.
+
+    Returns ``{"runs": [{"ok", "sides": {side: {"corner", "agree", "label", "at_s"}}, "wire",
+    "wire_judged", "compare"}], "counts": {side: {label: n}}, "n", "ok", "model", "allowed":
+    {side: allowed_outcomes}, "tolerance_s"}``; ``model`` is the current model of the recording's
+    scenario as given (for display: each run is judged against its own).  ``predict``: the model,
+    scenario dict -> result (default :func:`kalab.simulate`; a test passes a synthetic one)."""
+    if predict is None:
+        from .simulate import simulate as predict
+    runs, counts = [], {side: {} for side in SIDES}
+    for m in recording["runs"]:
+        p = _as_dict(predict(m["scenario"]))
+        c = compare(p, m, tolerance_s)
+        sides, nominal = {}, True
+        for side in SIDES:
+            ms = c["sides"][side]["measured"]
+            corner = "nominal" if c["sides"][side]["agree"] else next(
+                (o["corner"] for o in allowed_outcomes(p, side, tolerance_s)[1:] if _matches(o, ms, tolerance_s)),
+                None)
+            nominal = nominal and corner == "nominal"
+            label = outcome_label(ms)
+            counts[side][label] = counts[side].get(label, 0) + 1
+            sides[side] = {"corner": corner, "agree": corner is not None, "label": label, "at_s": ms.get("at_s")}
+        wire_ok = not nominal or not [w for w in c["wire"] if w["inside"] is False]
+        runs.append({"ok": all(s["agree"] for s in sides.values()) and wire_ok, "sides": sides,
+                     "wire": c["wire"], "wire_judged": nominal, "compare": c})
+    model = _as_dict(predict(recording["scenario"]))
+    return {"runs": runs, "counts": counts, "n": len(runs), "ok": bool(runs) and all(r["ok"] for r in runs),
+            "model": model, "allowed": {side: allowed_outcomes(model, side, tolerance_s) for side in SIDES},
+            "tolerance_s": tolerance_s}
+
+
+def compare_recorded(recording: Mapping, tolerance_s: float = DEFAULT_TOLERANCE_S) -> dict:
+    """A recorded measurement, single run or repeat, against the current model: :func:`compare` of
+    ``simulate(recording["scenario"])`` for a single run, :func:`compare_repeat` for a repeat
+    recording.  Both return a dict whose ``ok`` says whether it agrees."""
+    if is_repeat(recording):
+        return compare_repeat(recording, tolerance_s)
+    from .simulate import simulate
+    return compare(simulate(recording["scenario"]), recording, tolerance_s)
+
+
+def counts_text(counts: Mapping[str, int], n: int) -> str:
+    """``alive 6/10, died by middlebox.reset 4/10`` (most frequent first)."""
+    return ", ".join(f"{label} {k}/{n}" for label, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def allowed_text(allowed: list[dict]) -> str:
+    """What the model allows a side, in words: ``alive; died by middlebox.reset in [20.000, 22.048]
+    s if timing is late``."""
+    out = []
+    for o in allowed:
+        text = outcome_label(o)
+        if o["window"] is not None:
+            text += f" in [{o['window'][0]:.3f}, {o['window'][1]:.3f}] s"
+        if o["corner"] == "worst":
+            text += " (every timer at its latest)"
+        out.append(text)
+    return "; or ".join(out)
+
+
+def repeat_summary_lines(cr: dict, first_probe: bool = True) -> list[str]:
+    """Lines for a judged repeat recording (:func:`compare_repeat`): one per run (its outcome per
+    side, and each side's first captured keepalive probe), then, per side, the outcome counts
+    against what the model allows."""
+    out = []
+    for i, r in enumerate(cr["runs"], 1):
+        parts = []
+        for side in SIDES:
+            s = r["sides"][side]
+            at = "" if s["at_s"] is None else f" at {s['at_s']:.3f} s"
+            parts.append(f"{side} {s['label']}{at}" + ("" if s["agree"] else " (not allowed)"))
+        probes = first_wire_times(r) if first_probe else {}
+        extra = "".join(f"; first {side} keepalive probe {t:.3f} s" for side, t in probes.items())
+        bad_wire = [] if not r["wire_judged"] else [w for w in r["wire"] if w["inside"] is False]
+        out.append(f"{'OK' if r['ok'] else 'XX'} run {i}: " + "; ".join(parts) + extra
+                   + (f"; {len(bad_wire)} segment(s) outside the model's window" if bad_wire else ""))
+    for side in SIDES:
+        agree = sum(r["sides"][side]["agree"] for r in cr["runs"])
+        out.append(f"{'OK' if agree == cr['n'] else 'XX'} {side}: measured {counts_text(cr['counts'][side], cr['n'])}; "
+                   f"the model allows {allowed_text(cr['allowed'][side])}; {agree}/{cr['n']} runs agree")
+    return out
+
+
+def first_wire_times(run: dict, kind: str = "keepalive_probe") -> dict[str, float]:
+    """Each side's first captured segment of ``kind`` [s] in a judged run of :func:`compare_repeat`
+    (its wire pairing: the capture's schedule)."""
+    out: dict[str, float] = {}
+    for w in run["wire"]:
+        if w["kind"] == kind and w["k"] == 1 and w["measured_t_s"] is not None:
+            out[w["side"]] = w["measured_t_s"]
+    return out
+
+
 def load_measurements(directory) -> dict[str, dict]:
     """Recorded lab measurements (``data/measured/*.json``) by name."""
     import json
@@ -165,23 +344,49 @@ def measured_openssh_versions(measurements) -> list[str]:
     return sorted(found, key=lambda v: tuple(int(x) if x.isdigit() else 0 for x in v.split(".")))
 
 
-def report_table(measurements) -> str:
+def report_table(measurements, predict=None) -> str:
     """Markdown tables of every recorded measurement against the current model, one per OpenSSH
     build (the scenarios without OpenSSH first): one row per side that died or whose fate differs.
     ``measurements``: a directory of them (``data/measured``) or what :func:`load_measurements`
-    returns (``python -m kalab lab report`` and notebook 08 print it)."""
+    returns (``python -m kalab lab report`` and notebook 08 print it).  Repeat recordings
+    (:func:`is_repeat`) get a table of their own, last: per side the outcome counts, what the model
+    allows (:func:`allowed_outcomes`) and the first captured keepalive probes.  ``predict``: as for
+    :func:`compare_repeat`."""
     if not isinstance(measurements, Mapping):
         measurements = load_measurements(measurements)
     groups: dict[str | None, dict] = {}
+    repeats = {name: m for name, m in measurements.items() if is_repeat(m)}
     for name, m in measurements.items():
-        groups.setdefault(openssh_build(m), {})[name] = m
+        if name not in repeats:
+            groups.setdefault(openssh_build(m), {})[name] = m
     order = sorted(groups, key=lambda b: (b is not None, _build_key(b)))
     out = []
     for build in order:
         title = "**The kernel alone** (plain programs, no OpenSSH)" if build is None else \
             f"**{build}** (ssh and sshd)"
-        out.append(title + "\n\n" + _table(groups[build]))
+        out.append(title + "\n\n" + _table(groups[build], predict))
+    if repeats:
+        out.append("**Repeated runs** (one scenario, N fresh runs; a run agrees when each side's outcome is one "
+                   "the model allows, at a time inside that outcome's window)\n\n" + _repeat_table(repeats, predict))
     return "\n\n".join(out)
+
+
+def _repeat_table(recordings: Mapping, predict=None) -> str:
+    rows = ["| scenario | side | build | the model allows | measured | first keepalive probe [s] | runs agreeing |",
+            "|---|---|---|---|---|---|---|"]
+    for name, m in recordings.items():
+        cr = compare_repeat(m, predict=predict)
+        probes: dict[str, list[float]] = {}
+        for r in cr["runs"]:
+            for side, t in first_wire_times(r).items():
+                probes.setdefault(side, []).append(t)
+        for side in SIDES:
+            agree = sum(r["ok"] and r["sides"][side]["agree"] for r in cr["runs"])
+            p = probes.get(side, [])
+            first = "-" if not p else f"{min(p):.3f} .. {max(p):.3f}"
+            rows.append(f"| {name} | {side} | {openssh_build(m) or '-'} | {allowed_text(cr['allowed'][side])} | "
+                        f"{counts_text(cr['counts'][side], cr['n'])} | {first} | {agree}/{cr['n']} |")
+    return "\n".join(rows)
 
 
 def _build_key(build: str | None) -> tuple:
@@ -189,12 +394,13 @@ def _build_key(build: str | None) -> tuple:
     return (int(m.group(1)), int(m.group(2)), build) if m else (0, 0, build or "")
 
 
-def _table(measurements: Mapping) -> str:
-    from .simulate import simulate
+def _table(measurements: Mapping, predict=None) -> str:
+    if predict is None:
+        from .simulate import simulate as predict
     rows = ["| scenario | side | predicted | window [s] | measured [s] | diff [ms] | mechanism | wire |",
             "|---|---|---|---|---|---|---|---|"]
     for name, m in measurements.items():
-        c = compare(simulate(m["scenario"]), m)
+        c = compare(predict(m["scenario"]), m)
         wire_ok = sum(1 for w in c["wire"] if w["inside"])
         wire_seen = sum(1 for w in c["wire"] if w["inside"] is not None)
         for side, s in c["sides"].items():
