@@ -372,7 +372,8 @@ def report_table(measurements, predict=None) -> str:
 
 
 def _repeat_table(recordings: Mapping, predict=None) -> str:
-    rows = ["| scenario | side | build | the model allows | measured | first keepalive probe [s] | runs agreeing |",
+    rows = ["| scenario | side | build | the model allows | measured | first keepalive probe [s]: model; measured "
+            "| runs agreeing |",
             "|---|---|---|---|---|---|---|"]
     for name, m in recordings.items():
         cr = compare_repeat(m, predict=predict)
@@ -383,7 +384,11 @@ def _repeat_table(recordings: Mapping, predict=None) -> str:
         for side in SIDES:
             agree = sum(r["ok"] and r["sides"][side]["agree"] for r in cr["runs"])
             p = probes.get(side, [])
-            first = "-" if not p else f"{min(p):.3f} .. {max(p):.3f}"
+            model = next(((e["t_s"], e.get("latest_s", e["t_s"])) for e in cr["model"].get("events", ())
+                          if e["kind"] == "keepalive_probe" and e["side"] == side), None)
+            first = "-" if model is None and not p else \
+                ("-" if model is None else f"{model[0]:.3f} .. {model[1]:.3f}") + "; " + \
+                ("-" if not p else f"{min(p):.3f} .. {max(p):.3f}")
             rows.append(f"| {name} | {side} | {openssh_build(m) or '-'} | {allowed_text(cr['allowed'][side])} | "
                         f"{counts_text(cr['counts'][side], cr['n'])} | {first} | {agree}/{cr['n']} |")
     return "\n".join(rows)

@@ -113,6 +113,9 @@ def write_atomically(path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        # mkstemp makes it 0600: give it the mode the file had, else rw-r--r-- as write_text would
+        # under the usual umask (data/measured/ is committed and read by anyone)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(tmp, path)
     except BaseException:
         try:

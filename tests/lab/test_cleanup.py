@@ -199,7 +199,7 @@ class Watcher(threading.Thread):
 
     def __init__(self, run_pid: int) -> None:
         super().__init__(daemon=True)
-        self.run_pid, self.inodes, self.cmds = run_pid, set(), set()
+        self.run_pid, self.inodes, self.cmds, self.topologies = run_pid, set(), set(), set()
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -211,6 +211,7 @@ class Watcher(threading.Thread):
     def scan(self) -> None:
         for name in os.listdir("/run/netns") if os.path.isdir("/run/netns") else ():
             if name.startswith(f"kl{self.run_pid}x"):
+                self.topologies.add(name.rsplit("-", 1)[0])   # kl<PID>x<n>-c/-r/-s: one topology per n
                 try:
                     self.inodes.add(os.stat(f"/run/netns/{name}").st_ino)
                 except OSError:
@@ -239,9 +240,10 @@ def subreaper(lab_ready):
         _prctl_subreaper(old)
 
 
-def _lab_cli(args: list[str], how: str, tmp_path: Path) -> tuple[int, str, dict]:
+def _lab_cli(args: list[str], how: str, tmp_path: Path, topologies: int = 1) -> tuple[int, str, dict]:
     """Run ``python -m kalab lab ...``; ``how``: normal, SIGINT or SIGTERM to its process group once the
-    ssh session is up.  Returns (exit code, stderr, leftovers)."""
+    ssh session is up (in the ``topologies``-th topology the run built: 2 = the second run of a
+    series).  Returns (exit code, stderr, leftovers)."""
     before = snapshot()
     err_path = tmp_path / f"stderr-{how}"
     with open(err_path, "w") as err:
@@ -256,7 +258,7 @@ def _lab_cli(args: list[str], how: str, tmp_path: Path) -> tuple[int, str, dict]
     try:
         if how != "normal":
             deadline = time.monotonic() + 40
-            while not watcher.session_up():
+            while not (len(watcher.topologies) >= topologies and watcher.session_up()):
                 assert proc.poll() is None, f"the run ended before its ssh session was up: {err_path.read_text()}"
                 assert time.monotonic() < deadline, "the ssh session did not come up within 40 s"
                 time.sleep(0.05)
@@ -294,6 +296,20 @@ def test_an_ssh_run_leaves_nothing_behind(subreaper, ssh_scenario_file, tmp_path
     else:
         assert "Traceback" not in err and len(err.splitlines()) == 1, err
         assert how in err
+
+
+def test_a_series_stopped_in_its_second_run_leaves_nothing_and_writes_nothing(subreaper, ssh_scenario_file, tmp_path):
+    """``lab run --repeat 3 --out F``, SIGTERM while the second run's session is up: the first run
+    was torn down before the second started, the second is torn down now, no third starts, and
+    ``F`` is not written (not even in part: a series is written whole, once every run has ended)."""
+    out = tmp_path / "out" / "series.json"
+    out.parent.mkdir()
+    rc, err, left = _lab_cli(["run", str(ssh_scenario_file), "--repeat", "3", "--out", str(out)], "SIGTERM",
+                             tmp_path, topologies=2)
+    print(f"series SIGTERM: exit {rc}; stderr {err!r}; left {left}")
+    assert left == {k: [] for k in left}, left
+    assert rc == 143 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert list(out.parent.iterdir()) == []
 
 
 def test_a_parallel_matrix_recording_stopped_by_sigterm_leaves_nothing(subreaper, tmp_path):

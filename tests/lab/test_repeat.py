@@ -151,7 +151,7 @@ def test_report_prints_the_counts_and_the_models_window():
     row = next(line for line in table.splitlines() if line.startswith("| knife | client"))
     assert "alive 3/4, died by middlebox.reset 1/4" in row
     assert "died by middlebox.reset in [20.000, 22.048] s" in row
-    assert "20.016 .. 21.264" in row and row.endswith("| 4/4 |")
+    assert "| 20.000 .. 22.048; 20.016 .. 21.264 |" in row and row.endswith("| 4/4 |")
 
 
 def test_compare_recorded_takes_single_runs_and_series():
@@ -228,6 +228,8 @@ def test_a_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.undo()
     write_atomically(out, "new")
     assert out.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["rec.json"]
+    write_atomically(tmp_path / "fresh.json", "{}")
+    assert (tmp_path / "fresh.json").stat().st_mode & 0o777 == 0o644   # readable, as data/measured/ is
 
 
 def test_the_matrix_records_its_knife_edges_as_series_not_live():
