@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     lr.add_argument("--allow-long", action="store_true", help="allow runs longer than about a minute")
     lr.add_argument("--json", action="store_true", help="print the measurement as JSON")
     lr.add_argument("--repeat", metavar="N", help="run it N times (1-100), each on a fresh topology, and record "
-                                                  "all runs with the model's answer (docs/lab.md)")
+                                                  "all runs with the model's answer (docs/lab.md; N = 1: one run, "
+                                                  "recorded as without --repeat)")
     rec = labsub.add_parser("record", help="measure the matrix (kalab.lab.matrix) into data/measured/")
     rec.add_argument("--only", nargs="*", help="names from the matrix")
     rec.add_argument("--jobs", type=int, default=6)
@@ -140,7 +141,8 @@ def _lab(args, stop=None) -> int:
     try:
         if args.lab_command == "run":
             sc = load_file(args.file)
-            if repeat is None:
+            if repeat is None or repeat == 1:   # one run: recorded as ever (a single measured result)
+                repeat = None
                 m = run(sc.source, allow_long=args.allow_long, stop=stop)
             else:
                 progress = sys.stderr if args.json else sys.stdout

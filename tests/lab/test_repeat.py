@@ -281,3 +281,58 @@ def test_cli_repeat_without_a_value_is_a_usage_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "kalab", "lab", "run", "x.json", "--repeat"],
                        capture_output=True, text=True, timeout=60, cwd=REPO)
     assert r.returncode == 2 and "--repeat" in r.stderr and "Traceback" not in r.stderr
+
+
+# -- the CLI's series, with the lab faked (kalab.cli._lab: no signal handlers installed here) ------
+
+@pytest.fixture
+def fake_lab(monkeypatch):
+    from kalab import lab as lab_pkg
+    from kalab.lab import runner
+    fake = FakeLab([20.7, 21.3, 20.2, 20.5])
+    monkeypatch.setattr(lab_pkg, "run", fake)
+    monkeypatch.setattr(runner, "run", fake)
+    return fake
+
+
+def _cli(argv, stop=None):
+    from kalab.cli import _lab, build_parser
+    return _lab(build_parser().parse_args(argv), stop)
+
+
+def test_cli_series_prints_each_run_and_writes_the_recording(fake_lab, tmp_path, capsys):
+    sc, out = tmp_path / "s.json", tmp_path / "rec.json"
+    sc.write_text(json.dumps(KNIFE))
+    assert _cli(["lab", "run", str(sc), "--repeat", "3", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "run 1/3: client alive; server alive; first client keepalive probe 20.700 s"
+    assert lines[1].startswith("run 2/3: client died by middlebox.reset at 21.300 s; server half_open")
+    assert any(line.startswith("XX client: measured alive 2/3, died by middlebox.reset 1/3") or
+               line.startswith("OK client: measured alive 2/3, died by middlebox.reset 1/3") for line in lines)
+    rec = json.loads(out.read_text())
+    assert rec["repeat"] == len(rec["runs"]) == 3 and rec["scenario"] == KNIFE
+
+
+def test_cli_repeat_1_records_one_run_as_before(fake_lab, tmp_path, capsys):
+    sc, out = tmp_path / "s.json", tmp_path / "one.json"
+    sc.write_text(json.dumps(KNIFE))
+    assert _cli(["lab", "run", str(sc), "--repeat", "1", "--out", str(out)]) == 0
+    one = json.loads(out.read_text())
+    assert "runs" not in one and one["client"]["fate"] == "alive" and one["measured"] is True
+    assert len(fake_lab.calls) == 1
+
+
+def test_cli_series_stopped_half_way_writes_nothing(fake_lab, tmp_path, capsys):
+    sc, out = tmp_path / "s.json", tmp_path / "rec.json"
+    sc.write_text(json.dumps(KNIFE))
+    stop = threading.Event()
+    real = FakeLab.__call__
+
+    def stop_after_first(self, scenario, **kw):
+        m = real(self, scenario, **kw)
+        stop.set()
+        return m
+    fake_lab.__class__ = type("StoppingLab", (FakeLab,), {"__call__": stop_after_first})
+    assert _cli(["lab", "run", str(sc), "--repeat", "4", "--out", str(out)], stop) == 2
+    assert "stopped on request after 1 of 4 runs" in capsys.readouterr().err
+    assert len(fake_lab.calls) == 1 and list(tmp_path.iterdir()) == [sc]
