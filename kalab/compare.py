@@ -156,18 +156,22 @@ def worst_window(predicted: Mapping, side: str, tolerance_s: float = DEFAULT_TOL
     deadline, somewhere between the two corners -- the nominal run's own time (with every timer on
     time) and the worst corner's latest time (every timer at its latest).  Where the nominal outcome
     has no time (``alive``: nothing ends it), the lower end is the nominal time of the racing event:
-    the earliest event of the nominal run whose own window ``[t_s, latest_s]`` reaches the worst
-    corner's time (a keepalive probe due at 20.000 s that may fire as late as 22.048 s, racing a NAT
-    that forgets at 21 s: the client dies by the NAT's RST somewhere in [21, 22.048] s, inside
-    [20.000, 22.048])."""
+    the race the model names for this side (the result's ``races``: ``t_s`` of the timer-driven
+    event that may come late) or, in a result without them, the earliest event of the nominal run
+    whose own window ``[t_s, latest_s]`` reaches the worst corner's time.  A keepalive probe due at
+    20.000 s that may fire as late as 22.048 s, racing a NAT that forgets at 21 s: the client dies
+    by the NAT's RST somewhere in [21, 22.048] s, inside [20.000, 22.048]."""
     ps = predicted[side]
     w = ps.get("worst")
     if not w or w.get("at_s") is None:
         return None
     hi = w["latest_s"] if w.get("latest_s") is not None else w["at_s"]
     lows = [w["at_s"]]
+    races = [r["t_s"] for r in predicted.get("races", ()) if r.get("side") == side and r.get("t_s") is not None]
     if ps.get("at_s") is not None:
         lows.append(ps["at_s"])
+    elif races:
+        lows += races
     else:
         lows += [e["t_s"] for e in predicted.get("events", ())
                  if e["t_s"] < w["at_s"] and e.get("latest_s", e["t_s"]) > e["t_s"]
@@ -260,17 +264,15 @@ def counts_text(counts: Mapping[str, int], n: int) -> str:
 
 
 def allowed_text(allowed: list[dict]) -> str:
-    """What the model allows a side, in words: ``alive; died by middlebox.reset in [20.000, 22.048]
-    s if timing is late``."""
+    """What the model allows a side, in words: ``alive; or, with timers late, died by
+    middlebox.reset in [20.000, 22.048] s``."""
     out = []
     for o in allowed:
-        text = outcome_label(o)
+        text = ("or, with timers late, " if o["corner"] == "worst" else "") + outcome_label(o)
         if o["window"] is not None:
             text += f" in [{o['window'][0]:.3f}, {o['window'][1]:.3f}] s"
-        if o["corner"] == "worst":
-            text += " (every timer at its latest)"
         out.append(text)
-    return "; or ".join(out)
+    return "; ".join(out)
 
 
 def repeat_summary_lines(cr: dict, first_probe: bool = True) -> list[str]:

@@ -141,6 +141,11 @@ def test_the_worst_window_is_bracketed_by_the_corners():
     died["client"]["worst"].update(at_s=8.0, latest_s=9.0)
     assert worst_window(died, "client") == (5.0, 9.0)
     assert worst_window(model(), "server") is None      # half_open: no time
+    raced = model()
+    raced["races"] = [{"side": "client", "event": 1, "timer": "client keepalive probe 1", "t_s": 19.5,
+                       "latest_s": 22.048, "deadline": "middlebox 0 (nat) forgets the flow", "deadline_s": 21.0,
+                       "deadline_latest_s": 21.0}]
+    assert worst_window(raced, "client") == (19.5, 22.048)   # the race the model names, where it names one
     assert [o["corner"] for o in allowed_outcomes(model(), "client")] == ["nominal", "worst"]
     assert [o["corner"] for o in allowed_outcomes(model(sensitive=False), "client")] == ["nominal"]
 
