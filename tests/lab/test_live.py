@@ -1,8 +1,8 @@
 """The live matrix on this machine's kernel and OpenSSH builds (root; runs in CI): every scenario
 without OpenSSH, and one short ssh case per OpenSSH version (``kalab.lab.matrix.LIVE``); the other
 ssh/sshd scenarios and the series (``REPEAT``) are recorded in data/measured/ and replayed by
-test_recorded.py.  One short series (``LIVE_REPEAT``) runs live, in-process and through
-``python -m kalab lab run --repeat``."""
+test_recorded.py.  One short series (``LIVE_REPEAT``) runs live through ``python -m kalab lab run
+--repeat``."""
 
 import os
 import subprocess
@@ -88,44 +88,57 @@ def test_long_runs_need_to_be_asked_for(lab_ready):
         lab.run(sc)
 
 
+
+def test_the_cli_records_a_short_series_one_topology_at_a_time(lab_ready, tmp_path):
+    """``python -m kalab lab run S.json --repeat N --out F`` (``LIVE_REPEAT``): the repeat recording,
+    every run agreeing with the model; each run's namespaces (``kl<PID>x<n>-c/r/s``, one n per run)
+    are gone before the next run's appear, and none is left at the end."""
+    import json
+    import sys
+    import threading
+    import time
+    from pathlib import Path
+
+    from kalab.compare import compare_repeat, repeat_summary_lines
+    name, n = LIVE_REPEAT
+    sc, out = tmp_path / "s.json", tmp_path / "rec.json"
+    sc.write_text(json.dumps(MATRIX[name]))
+    proc = subprocess.Popen([sys.executable, "-m", "kalab", "lab", "run", str(sc), "--repeat", str(n), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    seen, together, done = set(), [], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            runs = {ns.rsplit("-", 1)[0] for ns in _own_namespaces(proc.pid)}
+            seen.update(runs)
+            if len(runs) > 1:
+                together.append(sorted(runs))
+            done.wait(0.05)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        stdout, stderr = proc.communicate(timeout=60 * n)
+    finally:
+        done.set()
+        watcher.join(timeout=5)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 0 and stderr == "", stdout + stderr
+    assert len(seen) == n and not together, (seen, together)    # one topology per run, never two at once
+    assert _own_namespaces(proc.pid) == []
+    lines = stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:n]] == [f"run {i}/{n}" for i in range(1, n + 1)], stdout
+    rec = json.loads(out.read_text())
+    assert rec["repeat"] == len(rec["runs"]) == n and rec["measured"] is True
+    assert rec["model"] == kalab.simulate(MATRIX[name]).to_dict() and rec["scenario"] == MATRIX[name]
+    assert all(m["measured"] is True and {"scenario", "meta", "events"} <= set(m) for m in rec["runs"])
+    cr = compare_repeat(rec)
+    assert cr["ok"], "\n".join(repeat_summary_lines(cr))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.json", "s.json"]   # no temporary file left
+
+
 def _own_namespaces(pid: int) -> list[str]:
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10).stdout
     return [line.split()[0] for line in names.splitlines() if line.startswith(f"kl{pid}x")]
-
-
-def test_a_short_series_tears_each_run_down_before_the_next_and_agrees(lab_ready):
-    """``LIVE_REPEAT``: each run of the series is gone (its namespaces and every process in them)
-    before the next one starts, and every run agrees with the model."""
-    from kalab.compare import compare_repeat, repeat_summary_lines
-    from kalab.lab.repeat import run_repeat
-    name, n = LIVE_REPEAT
-    left = []
-
-    def between(i, m):
-        left.append(_own_namespaces(os.getpid()))
-    rec = run_repeat(MATRIX[name], n, on_run=between)
-    assert left == [[]] * n, f"namespaces left between runs: {left}"
-    assert len(rec["runs"]) == n and rec["repeat"] == n and rec["model"]["name"] == MATRIX[name]["name"]
-    cr = compare_repeat(rec)
-    assert cr["ok"], "\n".join(repeat_summary_lines(cr))
-
-
-def test_the_cli_records_a_series(lab_ready, tmp_path):
-    """``python -m kalab lab run S.json --repeat 2 --out F``: the repeat recording, judged run by run."""
-    import json
-    import sys
-    from pathlib import Path
-    name = LIVE_REPEAT[0]
-    sc, out = tmp_path / "s.json", tmp_path / "rec.json"
-    sc.write_text(json.dumps(MATRIX[name]))
-    r = subprocess.run([sys.executable, "-m", "kalab", "lab", "run", str(sc), "--repeat", "2", "--out", str(out)],
-                       capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
-    assert r.returncode == 0 and r.stderr == "", r.stdout + r.stderr
-    lines = r.stdout.splitlines()
-    assert lines[0].startswith("run 1/2: ") and lines[1].startswith("run 2/2: ")
-    assert [line.startswith("OK run") for line in lines[2:4]] == [True, True], r.stdout
-    rec = json.loads(out.read_text())
-    assert rec["repeat"] == len(rec["runs"]) == 2 and rec["measured"] is True
-    assert rec["model"] == kalab.simulate(MATRIX[name]).to_dict() and rec["scenario"] == MATRIX[name]
-    assert all(m["measured"] is True and "scenario" in m and "meta" in m for m in rec["runs"])
-    assert [p.name for p in tmp_path.iterdir()] and not list(tmp_path.glob(".*.tmp"))

@@ -241,7 +241,7 @@ def test_the_matrix_records_its_knife_edges_as_series_not_live():
     from kalab.lab.matrix import LIVE, LIVE_REPEAT
     assert set(REPEAT) <= set(MATRIX) and all(n >= 10 for n in REPEAT.values())
     assert not set(REPEAT) & LIVE
-    assert LIVE_REPEAT[0] in LIVE and 2 <= LIVE_REPEAT[1] <= 3
+    assert LIVE_REPEAT[0] in MATRIX and LIVE_REPEAT[0] not in REPEAT and 2 <= LIVE_REPEAT[1] <= 3
 
 
 # -- --repeat refusals -----------------------------------------------------------------------------
