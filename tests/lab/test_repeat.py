@@ -341,3 +341,27 @@ def test_cli_series_stopped_half_way_writes_nothing(fake_lab, tmp_path, capsys):
     assert _cli(["lab", "run", str(sc), "--repeat", "4", "--out", str(out)], stop) == 2
     assert "stopped on request after 1 of 4 runs" in capsys.readouterr().err
     assert len(fake_lab.calls) == 1 and list(tmp_path.iterdir()) == [sc]
+
+
+def test_cli_one_run_of_a_knife_edge_that_flipped_says_timing_allows_it(fake_lab, tmp_path, capsys, monkeypatch):
+    """A single run that took the worst corner's outcome: XX against the nominal prediction, then a
+    line saying the model allows it when the timers fire late (and naming the race)."""
+    import sys as _sys
+    from kalab import cli
+
+    def predict(sc):
+        m = model()
+        m["client"]["timing_detail"] = m["server"]["timing_detail"] = \
+            "client keepalive probe 1 fires in [20.000, 22.048] s; middlebox 0 (nat) forgets the flow at 21.000 s"
+        return m
+    monkeypatch.setattr(cli, "simulate", predict)
+    monkeypatch.setattr(_sys.modules["kalab.simulate"], "simulate", predict)
+    fake_lab.probes = [21.3]
+    sc = tmp_path / "s.json"
+    sc.write_text(json.dumps(KNIFE))
+    assert _cli(["lab", "run", str(sc)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("XX client predicted alive/None")
+    assert out[-1] == ("timing: the model allows this outcome when the kernel's timers fire late -- client keepalive "
+                       "probe 1 fires in [20.000, 22.048] s; middlebox 0 (nat) forgets the flow at 21.000 s; run it N "
+                       "times with --repeat N")
