@@ -59,6 +59,10 @@ def test_the_knife_edge_flips_on_the_real_kernel():
     m, cr, probes = _series("nat-knife-edge-keepalive-20-1-3")
     assert set(cr["counts"]["client"]) == {"alive", "died by middlebox.reset"}, cr["counts"]
     assert all(20.0 - 0.02 <= t <= 22.048 + 0.02 for t in probes), probes    # the timer wheel's window
+    # The model: alive on time; reset by the NAT when the probe fires late -- every run is one of the two.
+    assert cr["model"]["client"]["timing_sensitive"] and cr["model"]["client"]["worst"]["by"] == "middlebox.reset"
+    corners = [r["sides"]["client"]["corner"] for r in cr["runs"]]
+    assert sorted(set(corners)) == ["nominal", "worst"] and cr["ok"], "\n".join(repeat_summary_lines(cr))
     for r, t in zip(cr["runs"], probes):
         if abs(t - 21.0) > 0.010:   # (the NAT's clock starts at the handshake's last segment, just before t = 0)
             assert (r["sides"]["client"]["label"] == "alive") == (t < 21.0), (t, r["sides"]["client"])
@@ -69,6 +73,7 @@ def test_with_idle_18_s_the_probe_always_comes_first():
     assert cr["counts"]["client"] == {"alive": cr["n"]} and cr["counts"]["server"] == {"alive": cr["n"]}
     assert all(18.0 - 0.02 <= t <= 20.048 + 0.02 for t in probes), probes
     assert cr["ok"], "\n".join(repeat_summary_lines(cr))
+    assert not cr["model"]["client"]["timing_sensitive"]      # the latest probe, 20.048 s, beats the NAT's 21 s
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
