@@ -1,0 +1,106 @@
+"""Who else hangs up (issue 15): sshd ChannelTimeout / UnusedConnectionTimeout, the shell's TMOUT and
+systemd-logind StopIdleSessionSec, with the behaviour measured in data/measured/ pinned."""
+
+import pytest
+
+import kalab
+from kalab.mechanisms import logind_idle, shell_tmout, sshd_idle
+
+
+def _sc(server_app, client_opts=None, traffic=None, version="9.2", **extra):
+    sc = {"client": {"app": {"kind": "ssh", "version": version, "options": client_opts or {}}},
+          "server": {"app": dict(kind="sshd", version=version, **server_app)}, "traffic": traffic or [],
+          "until_s": 100}
+    sc.update(extra)
+    return sc
+
+
+def test_channel_timeout_closes_on_the_whole_second_clock():
+    sc = _sc({"options": {"ChannelTimeout": "session:*=3"}}, {"RequestTTY": "force"})
+    for side in ("client", "server"):
+        sc[side]["monotime_phase_s"] = 0.4
+    r = kalab.simulate(sc)
+    assert r.server.by == r.client.by == "sshd.channel_timeout"
+    assert r.server.at_s == pytest.approx(2.6)          # floor(0 + 0.4) - 0.4 + 3
+    assert r.client.sees == "Connection to 198.51.100.2 closed." and r.client.exit_code == 255
+    assert sshd_idle.channel_close_s(20.3, 900, 0.0) == 920
+
+
+@pytest.mark.parametrize("opts", [({}, {"ClientAliveInterval": 1, "ClientAliveCountMax": 10}),
+                                  ({"ServerAliveInterval": 1}, {})])
+def test_alive_messages_do_not_reset_channel_timeout(opts):
+    client, server = opts
+    r = kalab.simulate(_sc({"options": dict(server, ChannelTimeout="session:*=3")}, client))
+    assert r.server.by == "sshd.channel_timeout" and r.server.at_s == pytest.approx(3.0)
+
+
+def test_typing_resets_channel_timeout():
+    r = kalab.simulate(_sc({"options": {"ChannelTimeout": "session:*=3"}}, traffic=[{"at_s": 2.5, "bytes": 1}]))
+    assert r.server.at_s == pytest.approx(5.0)
+
+
+def test_unused_connection_timeout_is_strict_on_ssh_minus_n():
+    r = kalab.simulate(_sc({"options": {"UnusedConnectionTimeout": 3}}, {"SessionType": "none"}))
+    assert r.server.by == r.client.by == "sshd.unused_connection_timeout"
+    assert r.server.at_s == pytest.approx(4.0)
+    assert r.client.sees == "Connection to 198.51.100.2 closed by remote host."
+
+
+def test_older_sshd_refuses_the_keywords_naming_9_2():
+    for opt in ({"ChannelTimeout": "session:*=3"}, {"UnusedConnectionTimeout": 3}):
+        with pytest.raises(kalab.ScenarioError, match="9.2"):
+            kalab.simulate(_sc({"options": opt}, version="9.1"))
+
+
+def test_global_type_needs_9_7_and_unknown_types_are_refused():
+    with pytest.raises(kalab.ScenarioError, match="9.7"):
+        kalab.load(_sc({"options": {"ChannelTimeout": "global=3"}}, version="9.6"))
+    kalab.load(_sc({"options": {"ChannelTimeout": "global=3"}}, version="9.7"))
+    with pytest.raises(kalab.ScenarioError, match="matches no channel type"):
+        kalab.load(_sc({"options": {"ChannelTimeout": "sesion=3"}}))
+    with pytest.raises(kalab.ScenarioError, match="type=interval"):
+        kalab.load(_sc({"options": {"ChannelTimeout": "session:*"}}))
+
+
+def test_session_as_10_0_manual_names_it_closes_nothing_and_warns():
+    r = kalab.simulate(_sc({"options": {"ChannelTimeout": "session=3"}}, version="10.0"))
+    assert r.server.fate == "alive" and any("session:*" in w for w in r.warnings)
+
+
+def test_bash_tmout_idle_partial_typing_and_foreground():
+    bash = {"shell": {"name": "bash", "TMOUT": 3}}
+    assert kalab.simulate(_sc(bash)).server.at_s == pytest.approx(3.0)
+    r = kalab.simulate(_sc(bash, traffic=[{"at_s": 1, "bytes": 1}, {"at_s": 2, "bytes": 1}]))
+    assert r.server.by == "shell.tmout" and r.server.at_s == pytest.approx(3.0)
+    assert r.client.exit_code == shell_tmout.EXIT_STATUS == 0
+    fg = {"shell": {"name": "bash", "TMOUT": 3, "command_s": 4}}
+    r = kalab.simulate(_sc(fg, traffic=[{"at_s": 1, "bytes": 8, "line": True}]))
+    assert r.server.at_s == pytest.approx(8.0, abs=0.01)
+
+
+def test_zsh_keypress_postpones_tmout_bash_does_not():
+    assert shell_tmout.logout_s(0, 900, 600, "bash") == 900
+    assert shell_tmout.logout_s(0, 900, 600, "zsh") == 1500
+    r = kalab.simulate(_sc({"shell": {"name": "zsh", "TMOUT": 3}}, traffic=[{"at_s": 1, "bytes": 1}]))
+    assert r.server.at_s == pytest.approx(4.0, abs=0.01)
+
+
+def test_logind_stops_after_the_last_keypress():
+    assert logind_idle.stop_s(0, 300, 900) == 1200
+    sc = _sc({"shell": {"name": "bash"}}, traffic=[{"at_s": 5, "bytes": 1}], server=None)
+    sc["server"] = {"app": {"kind": "sshd", "version": "9.2", "shell": {"name": "bash"}},
+                    "logind": {"StopIdleSessionSec": 10}}
+    r = kalab.simulate(sc)
+    assert r.server.by == r.client.by == "logind.idle" and r.server.at_s == pytest.approx(15.0, abs=0.01)
+    with pytest.raises(kalab.ScenarioError, match="252"):
+        kalab.load(dict(sc, server=dict(sc["server"], logind={"StopIdleSessionSec": 10, "systemd": 250})))
+
+
+def test_new_by_values_are_in_the_vocabulary():
+    assert {"sshd.channel_timeout", "sshd.unused_connection_timeout", "shell.tmout", "logind.idle"} <= set(kalab.BY)
+
+
+def test_explain_names_channel_timeout_as_deciding():
+    from kalab.levers import deciding
+    src = _sc({"options": {"ChannelTimeout": "session:*=3"}})
+    assert [s.name for s in deciding(src, "client", "sshd.channel_timeout")] == ["ChannelTimeout"]
