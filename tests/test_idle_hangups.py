@@ -104,3 +104,19 @@ def test_explain_names_channel_timeout_as_deciding():
     from kalab.levers import deciding
     src = _sc({"options": {"ChannelTimeout": "session:*=3"}})
     assert [s.name for s in deciding(src, "client", "sshd.channel_timeout")] == ["ChannelTimeout"]
+
+
+def test_sweep_never_takes_an_idle_timer_scenario_to_a_family():
+    """The sweep families know no idle timer: a scenario with one is simulated point by point, and the
+    answer is the simulator's (the ServerAlive family alone would say ssh.server_alive at 60 s)."""
+    sc = _sc({"options": {"ChannelTimeout": "session:*=30"}}, {"ServerAliveInterval": 15, "TCPKeepAlive": "no"},
+             faults=[{"kind": "link_down", "at_s": 100}])
+    sc["until_s"] = 1000
+    axes = {"client.app.options.ServerAliveInterval": [15, 20]}
+    res = kalab.sweep(sc, axes)
+    assert res.stats["family"] is None and res.stats["simulated"] == 2
+    plain = dict(sc, server={"app": {"kind": "sshd", "version": "9.2"}})
+    assert kalab.sweep(plain, axes).stats["family"] == "ssh_alive"     # the family takes it without the timer
+    for v in (15, 20):
+        r = kalab.simulate(kalab.with_value(sc, "client.app.options.ServerAliveInterval", v))
+        assert r.server.by == "sshd.channel_timeout" and r.server.at_s == pytest.approx(30.0)
