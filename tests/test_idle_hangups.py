@@ -120,3 +120,27 @@ def test_sweep_never_takes_an_idle_timer_scenario_to_a_family():
     for v in (15, 20):
         r = kalab.simulate(kalab.with_value(sc, "client.app.options.ServerAliveInterval", v))
         assert r.server.by == "sshd.channel_timeout" and r.server.at_s == pytest.approx(30.0)
+
+
+def test_recommend_warns_when_an_idle_timer_defeats_surviving_an_idle_lunch_break():
+    from kalab.recommend import Goal, idle_warnings
+    goal = Goal(detect_within_s=120, side="server", sshd_version="9.2", survive_idle_s=3600,
+                channel_timeout="session:*=15m")
+    (w,) = idle_warnings(goal)
+    assert "ChannelTimeout" in w and "15 min" in w and "1 h" in w
+    assert idle_warnings(Goal(detect_within_s=120, survive_idle_s=3600, shell_tmout_s=900))[0].startswith(
+        "the shell's TMOUT")
+    assert idle_warnings(Goal(detect_within_s=120, survive_idle_s=600, shell_tmout_s=900)) == []
+    assert idle_warnings(Goal(detect_within_s=120, survive_idle_s=3600)) == []
+
+
+def test_recommend_cli_reads_the_idle_timers_from_sshd_config(tmp_path, capsys):
+    from kalab.cli import main
+    conf = tmp_path / "sshd_config"
+    conf.write_text("ChannelTimeout session:*=15m\nUnusedConnectionTimeout 5m\n")
+    main(["recommend", "--detect-within", "2m", "--side", "server", "--sshd-version", "9.2",
+          "--survive-idle", "1h", "--server-sshd-config", str(conf)])
+    assert "WARNING (an idle hangup" in capsys.readouterr().out
+    assert main(["recommend", "--detect-within", "2m", "--sshd-version", "9.1",
+                 "--server-sshd-config", str(conf)]) == 2
+    assert "--server-sshd-config" in capsys.readouterr().err
