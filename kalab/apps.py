@@ -15,8 +15,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from .mechanisms import ssh_alive, sshd_alive
+from .mechanisms import logind_idle, shell_tmout, ssh_alive, sshd_alive, sshd_idle
 from .wire import Msg
+
+#: Causes by which the server ends a healthy idle session (docs/mechanisms.md §Who else hangs up):
+#: ssh reports the server's cause as its own.
+IDLE_HANGUPS = ("sshd.channel_timeout", "sshd.unused_connection_timeout", "shell.tmout", "logind.idle")
+#: Application data: what counts as channel activity (typing without and with Enter, output).
+DATA_KINDS = ("data", "line")
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Clock, Handle
@@ -61,6 +67,9 @@ class System(Protocol):
 
     def death(self, by: str, sees: str | None, exit_code: int | None) -> None:
         """This side dies now (the first death counts)."""
+
+    def peer_by(self) -> str | None:
+        """How the other side died (its ``by``), if it has."""
 
 
 STRERROR = {"ETIMEDOUT": "Connection timed out", "ECONNRESET": "Connection reset by peer",
@@ -112,8 +121,8 @@ class App:
         ep = self.h.endpoint
         if not (self.running and ep is not None and ep.can_send()):
             return
-        if kind == "data":
-            self.h.log("app", "send", f"{nbytes} bytes")
+        if kind in DATA_KINDS:
+            self.h.log("app", "send", f"{nbytes} bytes" + (" and Enter" if kind == "line" else ""))
         ep.send(Msg(kind, nbytes, reply_bytes))
 
     def close(self) -> None:
@@ -195,9 +204,19 @@ class SshClient(App):
         self.counter = 0
         self.timer = None
         self.server_host = peer.address
+        self.peer_has_shell = peer.app.shell is not None   # a login shell runs on a terminal
 
     def start(self) -> None:
         self.schedule_check()
+
+    def on_eof(self) -> None:
+        """The server closed the connection: its idle timer (reported as ssh's cause too), else FIN."""
+        by = self.h.peer_by()
+        if by in IDLE_HANGUPS:
+            self.h.death(by, self.eof_text(), self.eof_exit_code())
+            self._exit()
+            return
+        super().on_eof()
 
     def schedule_check(self) -> None:
         """``schedule_server_alive_check``: deadline = monotime() + I (whole seconds)."""
@@ -233,12 +252,20 @@ class SshClient(App):
         self.schedule_check()
         self.counter = 0
         for m in msgs:
+            if m.kind == "channel_close":   # the server closed the only session channel: ssh exits
+                self.h.log("ssh", "channel_closed", f"by the server ({m.cause})")
+                tty = self.settings.request_tty in ("yes", "force") or self.peer_has_shell
+                self.h.death(m.cause or "app.exit", f"Connection to {self.server_host} closed." if tty else None,
+                             m.exit_code)
+                self._exit()
+                return
+        for m in msgs:
             if m.kind == "alive_req":  # sshd's keepalive@openssh.com: answer it
                 self.h.log("ssh", "alive_answer", "reply to the server's keepalive@openssh.com")
                 self.send(ssh_alive.ALIVE_PACKET_BYTES, kind="alive_reply")
             elif m.kind == "alive_reply":
                 self.h.log("ssh", "alive_reply", "server answered")
-        super().on_data([m for m in msgs if m.kind == "data"])
+        super().on_data([m for m in msgs if m.kind in DATA_KINDS])
 
     def connecting(self) -> None:
         """``ConnectTimeout``: a ``ppoll`` timeout on the connecting socket."""
@@ -292,6 +319,18 @@ class Sshd(App):
         self.timer = None
         self.last_client_mono = 0
         self.remote = f"{peer.address} port {peer.port}"
+        # Idle timers (kalab.mechanisms.sshd_idle, shell_tmout, logind_idle)
+        st = self.settings
+        self.shell = st.shell
+        self.channel_open = peer.app.session_type != "none"   # ssh -N opens no session channel
+        kind = "shell" if self.shell is not None else "command"
+        self.channel_s = sshd_idle.session_timeout_s(st.channel_timeouts, kind)
+        self.global_s = sshd_idle.global_timeout_s(st.channel_timeouts)
+        self.tty = self.shell is not None or peer.app.request_tty in ("yes", "force")
+        self.channel_timer = self.unused_timer = self.shell_timer = self.logind_timer = None
+        self.busy_until = None          # the shell's foreground command runs until then
+        self.last_key = None            # the last keypress (tty input), for zsh and logind
+        self.t_start = 0.0
 
     def _mono(self) -> int:
         return ssh_alive.monotime_s(self.clock.now, self.h.settings.monotime_phase_s)
@@ -299,6 +338,131 @@ class Sshd(App):
     def start(self) -> None:
         self.last_client_mono = self._mono()
         self.wait()
+        self.t_start = self.clock.now
+        if self.channel_open:
+            self.channel_activity()
+            self.prompt()
+        self.arm_unused()
+        if self.tty and self.h.settings.logind_stop_idle_s and self.channel_open:
+            self.arm_logind(self.clock.now + self.h.settings.logind_stop_idle_s)
+
+    # -- ChannelTimeout: the session channel's last data, on the whole-second clock
+    def _whole_second_timer(self, t: float, fn):
+        """A ``ppoll`` wait until ``t``, a whole second of ``monotime()`` set from now (as ssh's
+        ServerAlive deadline: the lateness of the event setting it matters only across a second)."""
+        frac = ssh_alive.second_fraction_s(self.clock.now, self.h.settings.monotime_phase_s)
+        late = self.clock.late_s
+        self.h.compared(frac + late, 1.0)
+        return self.h.app_timer(t, fn, base_late_s=1.0 if frac + late >= 1.0 else 0.0)
+
+    def channel_activity(self) -> None:
+        """Data moved through the session channel (``c->lastused = monotime()``)."""
+        interval = min((i for i in (self.channel_s, self.global_s) if i), default=0)
+        if not (self.channel_open and interval and self.running):
+            return
+        if self.channel_timer is not None:
+            self.channel_timer.cancel()
+        t = sshd_idle.channel_close_s(self.clock.now, interval, self.h.settings.monotime_phase_s)
+        self.channel_timer = self._whole_second_timer(t, self.channel_timed_out)
+
+    def channel_timed_out(self) -> None:
+        self.channel_timer = None
+        if not self.channel_open:
+            return
+        self.h.log("sshd", "channel_timeout", sshd_idle.format_pairs(self.settings.channel_timeouts))
+        self.close_channel("sshd.channel_timeout", sshd_idle.channel_close_message(0, self.channel_s),
+                           sshd_idle.EXIT_CODE)
+
+    def close_channel(self, by: str, sees: str, exit_code: int | None) -> None:
+        """The session channel ends (idle timeout, the shell exited): sshd tells ssh, which exits."""
+        self.channel_open = False
+        for name in ("channel_timer", "shell_timer", "logind_timer"):
+            timer = getattr(self, name)
+            if timer is not None:
+                timer.cancel()
+                setattr(self, name, None)
+        self.h.death(by, sees, None)
+        ep = self.h.endpoint
+        if ep is not None and ep.can_send():
+            ep.send(Msg("channel_close", ssh_alive.ALIVE_PACKET_BYTES, cause=by, exit_code=exit_code))
+        self.arm_unused()
+
+    # -- UnusedConnectionTimeout: no channel open
+    def arm_unused(self) -> None:
+        u = self.settings.unused_connection_timeout_s
+        if not u or self.channel_open or not self.running or self.unused_timer is not None:
+            return
+        t = sshd_idle.unused_close_s(self.clock.now, u, self.settings.version, self.h.settings.monotime_phase_s)
+        self.unused_timer = self._whole_second_timer(t, self.unused_timed_out)
+
+    def unused_timed_out(self) -> None:
+        self.unused_timer = None
+        if self.channel_open or not self.running:
+            return
+        self.h.log("sshd", "unused_connection_timeout",
+                   f"UnusedConnectionTimeout={self.settings.unused_connection_timeout_s}")
+        self.h.death("sshd.unused_connection_timeout", sshd_idle.unused_message(self.remote), sshd_idle.EXIT_CODE)
+        self._exit()
+
+    # -- the shell's TMOUT
+    def prompt(self) -> None:
+        """The shell issues its primary prompt: ``alarm(TMOUT)``."""
+        self.busy_until = None
+        sh = self.shell
+        if sh is None or not sh.tmout_s or not self.channel_open:
+            return
+        if self.shell_timer is not None:
+            self.shell_timer.cancel()
+        self.prompt_at = self.clock.now
+        self.shell_timer = self.h.app_timer(self.clock.now + sh.tmout_s, self.shell_alarm)
+
+    def shell_alarm(self) -> None:
+        self.shell_timer = None
+        sh = self.shell
+        due = shell_tmout.logout_s(self.prompt_at, sh.tmout_s, self.last_key, sh.name)
+        if due is not None and due > self.clock.now + 1e-9:     # zsh: a key since; wait TMOUT after it
+            self.shell_timer = self.h.app_timer(due, self.shell_alarm)
+            return
+        self.h.log("sshd", "tmout", f"{sh.name} TMOUT={sh.tmout_s}")
+        self.close_channel("shell.tmout", shell_tmout.MESSAGES[sh.name], shell_tmout.EXIT_STATUS)
+
+    def typed(self, line: bool) -> None:
+        """Keys arrived on the terminal (with Enter: a complete command line)."""
+        self.last_key = self.clock.now
+        if self.shell is None or self.busy_until is not None:
+            return    # no shell reading, or the foreground program reads them
+        if line:
+            if self.shell_timer is not None:
+                self.shell_timer.cancel()
+                self.shell_timer = None
+            if self.shell.command_s > 0:
+                self.busy_until = self.clock.now + self.shell.command_s
+                self.h.app_timer(self.busy_until, self.command_done)
+            else:
+                self.prompt()
+
+    def command_done(self) -> None:
+        if self.running and self.channel_open:
+            self.prompt()
+
+    # -- systemd-logind StopIdleSessionSec
+    def arm_logind(self, t: float) -> None:
+        self.logind_timer = self.h.app_timer(t, self.logind_check, base_late_s=self.clock.late_s
+                                             + logind_idle.ACCURACY_S)
+
+    def logind_check(self) -> None:
+        self.logind_timer = None
+        if not (self.running and self.channel_open):
+            return
+        s = self.h.settings.logind_stop_idle_s
+        due = logind_idle.stop_s(self.t_start, self.last_key, s)
+        if due is not None and due > self.clock.now + 1e-9:
+            self.arm_logind(due)
+            return
+        self.h.log("sshd", "logind_idle", f"StopIdleSessionSec={s:g}")
+        self.channel_open = False
+        self.h.death("logind.idle", logind_idle.message(), None)
+        self._exit()
 
     def wait(self) -> None:
         """``ppoll`` with a relative timeout of one full ClientAliveInterval from now."""
@@ -330,7 +494,9 @@ class Sshd(App):
 
     def send(self, nbytes: int, reply_bytes: int = 0, kind: str = "data") -> None:
         super().send(nbytes, reply_bytes, kind)
-        if kind == "data" and self.running and self.settings.alive_interval_s > 0:
+        if kind in DATA_KINDS and self.running:
+            self.channel_activity()
+        if kind in DATA_KINDS and self.running and self.settings.alive_interval_s > 0:
             # Session output wakes ppoll (ret != 0): the wait restarts, after a check only where output runs one.
             if sshd_alive.output_runs_check(self._mono(), self.last_client_mono, self.settings.alive_interval_s,
                                             self.settings.version):
@@ -350,7 +516,13 @@ class Sshd(App):
             elif m.kind == "alive_reply":
                 self.h.log("sshd", "alive_reply", "client answered")
         self.wait()
-        super().on_data([m for m in msgs if m.kind == "data"])
+        typed = [m for m in msgs if m.kind in DATA_KINDS]
+        if typed and self.channel_open:
+            self.channel_activity()       # input written to the session: channel data
+            self.typed(any(m.kind == "line" for m in typed))
+            if self.tty:                  # the terminal echoes what is typed: session output
+                self.send(sum(m.nbytes for m in typed))
+        super().on_data(typed)
 
     def closed_text(self) -> str:
         return f"Disconnected from {self.remote}"

@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--rtt-ms", type=float, default=50.0, help="round-trip time of the path [ms] (default 50)")
     rc.add_argument("--sshd-version", default=version_text(DEFAULT_OPENSSH),
                     help="OpenSSH server version (9.2-9.4 probe every 2 intervals)")
+    rc.add_argument("--survive-idle", metavar="DURATION",
+                    help="an idle spell the session must survive (e.g. 1h: a lunch break); warns about server "
+                         "idle timers no keepalive can beat")
+    rc.add_argument("--server-sshd-config", metavar="F",
+                    help="sshd_config file or `sshd -T` output: its ChannelTimeout and UnusedConnectionTimeout")
+    rc.add_argument("--shell-tmout", metavar="DURATION", help="the server's shell TMOUT (e.g. 900, 15m)")
+    rc.add_argument("--logind-stop-idle", metavar="DURATION", help="the server's logind StopIdleSessionSec")
     rc.add_argument("--json", action="store_true", help="print the recommendations as JSON")
     li = sub.add_parser("links", help="Binder and course-hub links to notebook 00 where this repository is published")
     li.add_argument("repo_url", nargs="?", metavar="REPO_URL",
@@ -347,11 +354,48 @@ def goal_from_args(args):
         raise ScenarioError("--rtt-ms", f"{show(rtt)} is out of range", value=rtt, allowed="0 < rtt <= 10000 ms")
     if args.side not in ("client", "server", "both"):
         raise ScenarioError("--side", f"{show(args.side)} is not valid", value=args.side, allowed="client, server, both")
-    parse_sshd_version(args.sshd_version, "--sshd-version")
-    return Goal(detect_within_s=d,
+    version = parse_sshd_version(args.sshd_version, "--sshd-version")
+    idle = _idle_timers(args, version)
+    return Goal(**idle,detect_within_s=d,
                 survive_outage_s=_goal_duration(args.survive_outage, "--survive-outage", MAX_GOAL_S) or 0.0,
                 nat_idle_s=_goal_duration(args.nat_idle, "--nat-idle", MAX_NAT_S), side=args.side,
                 max_probes_per_hour=args.max_probes_per_hour, rtt_ms=args.rtt_ms, sshd_version=args.sshd_version)
+
+
+def _idle_timers(args, version) -> dict:
+    """The goal's idle spell and the server's idle timers (issue 15), each checked, naming the option."""
+    from .configs import read_sshd_config
+    from .mechanisms import sshd_idle
+    from .recommend import MAX_GOAL_S
+    out = {"survive_idle_s": _goal_duration(getattr(args, "survive_idle", None), "--survive-idle", MAX_GOAL_S),
+           "shell_tmout_s": _goal_duration(getattr(args, "shell_tmout", None), "--shell-tmout", MAX_GOAL_S) or 0.0,
+           "logind_stop_idle_s": _goal_duration(getattr(args, "logind_stop_idle", None), "--logind-stop-idle",
+                                                MAX_GOAL_S) or 0.0}
+    path = getattr(args, "server_sshd_config", None)
+    if path:
+        try:
+            opts = read_sshd_config(path).options
+        except ScenarioError as e:
+            if type(e) is not ScenarioError or e.key != path:
+                raise
+            raise ScenarioError("--server-sshd-config", str(e)) from None
+        ct, uct = opts.get("ChannelTimeout"), opts.get("UnusedConnectionTimeout")
+        if (ct or uct) and version < sshd_idle.CHANNEL_TIMEOUT_SINCE:
+            raise ScenarioError("--server-sshd-config", f"ChannelTimeout/UnusedConnectionTimeout arrived in OpenSSH 9.2; "
+                                f"sshd {version[0]}.{version[1]} refuses them", allowed="--sshd-version 9.2 or later")
+        if ct:
+            try:
+                sshd_idle.parse_channel_timeout(ct, version)
+            except ValueError as e:
+                raise ScenarioError("--server-sshd-config", f"ChannelTimeout {e}", value=ct) from None
+            out["channel_timeout"] = ct
+        if uct:
+            out["unused_connection_timeout_s"] = float(uct)
+    for key in ("shell_tmout_s", "logind_stop_idle_s"):
+        if out[key] and not float(out[key]).is_integer():
+            flag = "--shell-tmout" if key == "shell_tmout_s" else "--logind-stop-idle"
+            raise ScenarioError(flag, f"must be whole seconds, got {out[key]:g} s", value=out[key])
+    return out
 
 
 def _recommend(args) -> int:
@@ -364,8 +408,10 @@ def _recommend(args) -> int:
     recs, trades = answer(goal)
     missing = unmet(goal, recs)
     if args.json:
+        from .recommend import idle_warnings
         print(json.dumps({"goal": asdict(goal), "recommendations": [asdict(r) for r in recs],
-                          "unmet_sides": missing, "trade_offs": trades}, indent=2))
+                          "unmet_sides": missing, "trade_offs": trades, "idle_warnings": idle_warnings(goal)},
+                         indent=2))
     else:
         print(report(goal, recs, trades))
     return 1 if missing else 0

@@ -79,8 +79,15 @@ def compare(predicted: Any, measured: Any, tolerance_s: float = DEFAULT_TOLERANC
     observed_until = m.get("until_s")  # the lab stops watching here: later predictions cannot be seen
     predicted_until = p.get("until_s")  # the model stops here: later segments were not predicted either way
     watched = m.get("watched")
+    wire_until = (watched or {}).get("wire_until_s")
     for side in ("client", "server", "path"):
         pw, mw = wire_events(p, side), wire_events(m, side)
+        if wire_until is not None:
+            # The lab compares the wire up to the first end of a session the server hung up on (the
+            # teardown's chatter after it is not predicted); a margin keeps the ending segment out of both.
+            cut = wire_until - 0.05
+            pw = {k: [x for x in v if x[0] < cut] for k, v in pw.items()}
+            mw = {k: [x for x in v if x[0] < cut] for k, v in mw.items()}
         if watched is not None and side not in watched.get("time_wait", []):
             for k in ("time_wait", "time_wait_end"):   # the lab did not watch this side's TIME_WAIT
                 pw.pop(k, None)

@@ -31,11 +31,28 @@ def check_death(your_answer, scenario: Mapping, side: str = "client", tolerance_
     return ok
 
 
-def check_mechanism(your_answer: str, scenario: Mapping, side: str = "client") -> bool:
-    """Compare a student's guess of *which* mechanism ends the session (e.g. "ssh.server_alive")."""
+def check_mechanism(your_answer: str, scenario: Mapping, side: str = "client", *, hint: str = "",
+                    reveal: bool = False) -> bool:
+    """Compare a student's guess of *which* mechanism ends the session (e.g. "ssh.server_alive").
+
+    Unanswered (``None``) or wrong, it says so (and the ``hint``) without the model's answer;
+    ``reveal=True`` shows the answer.  Only a right answer says "Right"."""
     r = simulate(scenario).side(side)
-    ok = your_answer == r.by
-    print(("Right: " if ok else f"Not quite: you said {your_answer!r}; ") + f"the {side} ends by {r.by!r}.")
+    shown = f"the {side} ends by {r.by!r}" if r.fate == "died" else f"the {side} does not die within the run"
+    ok = your_answer is not None and your_answer == r.by
+    if your_answer is None:
+        text = "Not answered yet."
+    elif ok:
+        text = f"Right: {shown}."
+    else:
+        text = f"Not quite: you said {your_answer!r}."
+    if hint and not ok:
+        text += f" Hint: {hint}" + ("" if hint[-1] in ".?!" else ".")
+    if reveal and not ok:
+        text += f" The model's answer: {shown}."
+    elif not ok:
+        text += " (reveal=True shows the model's answer)"
+    print(text)
     return ok
 
 

@@ -171,6 +171,12 @@ class Host:
         """When the path's link last came back up (scenario time), for the timeline's words only."""
         return self.path.link_up_t
 
+    def peer_by(self) -> str | None:
+        """How the other side died, if it has (``by``), else None: ssh reports the server's idle
+        timers as its own cause (docs/contract.md, "the root cause on both sides")."""
+        d = self.record.deaths.get("server" if self.side == "client" else "client")
+        return d.by if d is not None else None
+
     def death(self, by: str, sees: str | None, exit_code: int | None) -> None:
         """This side dies now (the first death counts), logged at its program's layer."""
         self.record.death(self.side, self.app.layer if self.app else "app", by, sees, exit_code)
@@ -202,11 +208,12 @@ class Host:
         ep.receive(seg)
 
     # ------------------------------------------------------------ the scenario's traffic
-    def program_send(self, nbytes: int, reply_bytes: int) -> None:
-        """The scenario's traffic: the program sends, if the host is up and the program runs."""
+    def program_send(self, nbytes: int, reply_bytes: int, kind: str = "data") -> None:
+        """The scenario's traffic: the program sends, if the host is up and the program runs
+        (``kind`` "line": typing that ends with Enter, for a remote shell)."""
         app = self.app
         if self.up and app is not None and app.running:
-            app.send(nbytes, reply_bytes)
+            app.send(nbytes, reply_bytes, kind)
 
     def program_close(self) -> None:
         """The scenario closes the connection: the program calls ``close()``, if it runs."""

@@ -75,6 +75,19 @@ def deciding(source: Mapping, side: str, by: str | None) -> list[Setting]:
         out += [_app_setting(source, sc, side, "ServerAliveInterval"), _app_setting(source, sc, side, "ServerAliveCountMax")]
     if by == "sshd.client_alive" and h.app.kind == "sshd":
         out += [_app_setting(source, sc, side, "ClientAliveInterval"), _app_setting(source, sc, side, "ClientAliveCountMax")]
+    # issue 15: the server's idle timers decide on both sides (ssh reports the server's cause)
+    srv = sc.server
+    if by == "sshd.channel_timeout":
+        out.append(Setting("server.app.options.ChannelTimeout", "ChannelTimeout",
+                           " ".join(f"{t}={v}" for t, v in srv.app.channel_timeouts), "text", True))
+    if by == "sshd.unused_connection_timeout":
+        out.append(Setting("server.app.options.UnusedConnectionTimeout", "UnusedConnectionTimeout",
+                           srv.app.unused_connection_timeout_s, "s", True))
+    if by == "shell.tmout" and srv.app.shell is not None:
+        out.append(Setting("server.app.shell.TMOUT", f"{srv.app.shell.name} TMOUT", srv.app.shell.tmout_s, "s", True))
+    if by == "logind.idle":
+        out.append(Setting("server.logind.StopIdleSessionSec", "logind StopIdleSessionSec",
+                           srv.logind_stop_idle_s, "s", True))
     if by in ("middlebox.reset", "tcp.reset_received") and sc.path.middleboxes:
         b = sc.path.middleboxes[0]
         out.append(Setting("path.middleboxes.0.idle_timeout_s", f"{b.preset or b.kind} idle timeout",
@@ -94,6 +107,8 @@ def levers(source: Mapping, side: str, by: str | None) -> list[str]:
     lines = []
     now = outcome(source, side)
     for s in deciding(source, side, by):
+        if isinstance(s.value, str):     # a pattern list (ChannelTimeout): named, not scaled
+            continue
         for factor in (0.5, 2):
             v = s.value * factor
             v = int(round(v)) if isinstance(s.value, int) or float(s.value).is_integer() else v

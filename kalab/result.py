@@ -27,6 +27,10 @@ BY = {
     "app.exit": "the application closed the connection or was killed",
     "host.crash": "the host crashed and lost all state",
     "host.reboot": "the host rebooted and lost all state",
+    "sshd.channel_timeout": "sshd's ChannelTimeout closed the idle session channel (ssh then exits)",
+    "sshd.unused_connection_timeout": "sshd's UnusedConnectionTimeout ended a connection with no open channel",
+    "shell.tmout": "the remote shell's TMOUT logged out an idle prompt (ssh then exits)",
+    "logind.idle": "systemd-logind's StopIdleSessionSec stopped the idle terminal session",
 }
 
 #: The first contract's fates plus ``none``: this side never had the session (a connect() that never reached it).

@@ -22,11 +22,11 @@ from .dotted import split_key, with_value
 from .errors import ScenarioError, show
 from .inputs import MAX_SCENARIO_BYTES, check_tree, parse_json, read_regular_file
 from .mechanisms import middlebox as mb
-from .mechanisms import ssh_alive, sshd_alive
+from .mechanisms import logind_idle, shell_tmout, ssh_alive, sshd_alive, sshd_idle
 from .mechanisms import telnetd as telnetd_flags
 from .presets import os_defaults
 from .settings import (APP_KINDS, DEFAULT_HZ, DEFAULT_KERNEL, DEFAULT_OPENSSH, OS_NAMES, AppSettings,
-                       HostSettings, TcpSettings)
+                       HostSettings, ShellSettings, TcpSettings)
 from .ssh_options import SSH_OPTIONS, SSHD_OPTIONS
 from .validate import boolean as _bool
 from .validate import check_keys as _check_keys
@@ -52,11 +52,13 @@ CLIENT_PORT = 50000
 SERVER_PORTS = {"ssh": 22, "sshd": 22, "telnet": 23, "telnetd": 23, "plain": 5000}
 
 TOP_KEYS = ("name", "description", "client", "server", "path", "traffic", "faults", "until_s", "start")
-HOST_KEYS = ("os", "kernel", "hz", "monotime_phase_s", "srtt_ms", "sysctl", "socket", "app")
-APP_KEYS = ("kind", "version", "options", "flags")
+HOST_KEYS = ("os", "kernel", "hz", "monotime_phase_s", "srtt_ms", "sysctl", "socket", "app", "logind")
+APP_KEYS = ("kind", "version", "options", "flags", "shell")
+SHELL_KEYS = ("name", "TMOUT", "command_s")
+LOGIND_KEYS = ("StopIdleSessionSec", "systemd")
 PATH_KEYS = ("rtt_ms", "middleboxes")
 MIDDLEBOX_KEYS = ("kind", "preset", "idle_timeout_s", "on_expiry", "unack_timeout_s")
-TRAFFIC_KEYS = ("at_s", "from", "bytes", "close", "reply_bytes", "every_s", "count")
+TRAFFIC_KEYS = ("at_s", "from", "bytes", "close", "reply_bytes", "every_s", "count", "line")
 FAULT_KEYS = {"link_down": ("kind", "at_s", "for_s"),
               "host_crash": ("kind", "at_s", "side"),
               "host_reboot": ("kind", "at_s", "side", "down_s"),
@@ -93,6 +95,8 @@ class Traffic:
     reply_bytes: int = 0
     every_s: float | None = None
     count: int | None = None
+    #: typing that ends with Enter: a complete command line for a remote shell (else keys without Enter)
+    line: bool = False
 
     def time_of(self, k: int) -> float:
         """The ``k``-th send time [s] (from 0): ``at_s + k * every_s``, computed afresh, never summed up."""
@@ -188,7 +192,7 @@ def _app(d: Any, path: str, os_name: str) -> AppSettings:
     if options is not None:
         if kind not in ("ssh", "sshd"):
             raise ScenarioError(f"{path}.options", f"only ssh and sshd take options; {kind!r} takes 'flags'")
-        opt_fields, given = ssh_options.parse(options, f"{path}.options", kind)
+        opt_fields, given = ssh_options.parse(options, f"{path}.options", kind, version)
         fields.update(opt_fields)
     flags = d.get("flags")
     if flags is not None:
@@ -207,11 +211,38 @@ def _app(d: Any, path: str, os_name: str) -> AppSettings:
             fields.update(tcp_keepalive=tk.enabled, keepalive_idle_s=tk.idle_s,
                           keepalive_intvl_s=tk.interval_s, keepalive_count=tk.count)
         fields["flags"] = tuple(flags)
+    if "shell" in d:
+        if kind != "sshd":
+            raise ScenarioError(f"{path}.shell", f"only an sshd session runs a shell, not {kind!r}")
+        fields["shell"] = _shell(d["shell"], f"{path}.shell")
     if kind in ("ssh", "sshd"):       # ssh and sshd set SO_KEEPALIVE themselves (TCPKeepAlive)
         fields.setdefault("tcp_keepalive", (ssh_alive if kind == "ssh" else sshd_alive).TCP_KEEPALIVE_DEFAULT)
     if kind == "telnetd":
         fields.setdefault("tcp_keepalive", True)
     return AppSettings(kind=kind, version=version, options=tuple(given), **fields)
+
+
+def _shell(d: Any, path: str) -> ShellSettings:
+    """``server.app.shell``: the session's interactive shell and its TMOUT (kalab.mechanisms.shell_tmout)."""
+    _check_keys(d, path, SHELL_KEYS)
+    name = _choice(d.get("name", "bash"), f"{path}.name", shell_tmout.SHELLS)
+    tmout = _number(d.get("TMOUT", 0), f"{path}.TMOUT", 0, 2**31 - 1, integer=True, unit="s")
+    command = _number(d.get("command_s", 0), f"{path}.command_s", 0, 1e8, unit="s")
+    return ShellSettings(name=name, tmout_s=int(tmout), command_s=float(command))
+
+
+def _logind(d: Any, path: str) -> float:
+    """``server.logind``: systemd-logind's ``StopIdleSessionSec`` [s] (0 or "infinity": off)."""
+    _check_keys(d, path, LOGIND_KEYS)
+    if "systemd" in d:
+        v = _number(d["systemd"], f"{path}.systemd", 1, 10000, integer=True)
+        if v < logind_idle.STOP_IDLE_SINCE:
+            raise ScenarioError(f"{path}.StopIdleSessionSec", f"arrived in systemd {logind_idle.STOP_IDLE_SINCE}; "
+                                f"systemd {int(v)} ignores it", value=v, allowed=f"systemd >= {logind_idle.STOP_IDLE_SINCE}")
+    value = d.get("StopIdleSessionSec", "infinity")
+    if isinstance(value, str) and value.strip().lower() == "infinity":
+        return 0.0
+    return float(_number(value, f"{path}.StopIdleSessionSec", 1, 1e8, unit="s"))
 
 
 def _host(d: Any, role: str, warnings: list[str]) -> HostSettings:
@@ -239,6 +270,11 @@ def _host(d: Any, role: str, warnings: list[str]) -> HostSettings:
     sysctl = _native_values(d.get("sysctl"), f"{path}.sysctl", tables["sysctl"], os_name, kernel)
     sock = _native_values(d.get("socket"), f"{path}.socket", tables["socket"], os_name, kernel)
     app = _app(d.get("app"), f"{path}.app", os_name)
+    logind = 0.0
+    if "logind" in d:
+        if role != "server":
+            raise ScenarioError(f"{path}.logind", "systemd-logind stops sessions on the server: server.logind")
+        logind = _logind(d["logind"], f"{path}.logind")
     if role == "client" and app.kind in ("sshd", "telnetd"):
         raise ScenarioError(f"{path}.app.kind", f"{app.kind!r} is a server program; the client runs ssh, telnet or plain")
     if role == "server" and app.kind in ("ssh", "telnet"):
@@ -247,7 +283,7 @@ def _host(d: Any, role: str, warnings: list[str]) -> HostSettings:
     tcp = _effective_tcp(os_defaults(os_name, kernel), sysctl, sock, app, path, warnings)
     port = CLIENT_PORT if role == "client" else SERVER_PORTS[app.kind]
     return HostSettings(role=role, os=os_name, kernel=kernel, hz=hz, monotime_phase_s=phase, srtt_s=srtt,
-                        address=ADDRESSES[role], port=port, tcp=tcp, app=app)
+                        address=ADDRESSES[role], port=port, tcp=tcp, app=app, logind_stop_idle_s=logind)
 
 
 def _effective_tcp(base: TcpSettings, sysctl: dict, sock: dict, app: AppSettings, path: str,
@@ -333,6 +369,7 @@ def _traffic(d: Any, path: str, until_s: float) -> Traffic:
     nbytes = _number(d.get("bytes", 0 if close else DEFAULT_TRAFFIC_BYTES), f"{path}.bytes", 0 if close else 1,
                      1e9, integer=True)
     reply = _number(d.get("reply_bytes", 0), f"{path}.reply_bytes", 0, 1e9, integer=True)
+    line = _bool(d.get("line", False), f"{path}.line")
     every = count = None
     if "every_s" in d:
         every = _number(d["every_s"], f"{path}.every_s", 0.001, until_s, unit="s")
@@ -342,7 +379,8 @@ def _traffic(d: Any, path: str, until_s: float) -> Traffic:
         if every is None:
             raise ScenarioError(f"{path}.count", "only makes sense with every_s")
         count = _number(d["count"], f"{path}.count", 1, 1e6, integer=True)
-    return Traffic(at_s=at, side=side, bytes=nbytes, close=close, reply_bytes=reply, every_s=every, count=count)
+    return Traffic(at_s=at, side=side, bytes=nbytes, close=close, reply_bytes=reply, every_s=every, count=count,
+                   line=line)
 
 
 def _fault(d: Any, path: str, until_s: float) -> Fault:
@@ -371,6 +409,20 @@ def _fault(d: Any, path: str, until_s: float) -> Fault:
             raise ScenarioError(f"{path}.down_s", "is required for host_reboot", allowed="0.001..1e8 s")
         dur = _number(d["down_s"], f"{path}.down_s", 0.001, 1e8, unit="s")
     return Fault(kind=kind, at_s=at, for_s=dur, side=side)
+
+
+def _idle_warnings(client: HostSettings, server: HostSettings) -> list[str]:
+    """Idle-timer settings that cannot act (docs/mechanisms.md §sshd idle timers, §logind)."""
+    out = []
+    app = server.app
+    bad = sshd_idle.unmatched_session_patterns(app.channel_timeouts)
+    if bad:
+        out.append(f"server.app.options.ChannelTimeout: {', '.join(bad)} matches no session channel: sshd names "
+                   f"them session:shell and session:command (measured on 9.2 and 10.0); use session:*")
+    if server.logind_stop_idle_s and app.shell is None and client.app.request_tty not in ("yes", "force"):
+        out.append("server.logind.StopIdleSessionSec applies to sessions with a terminal only; this session has "
+                   "none (give server.app.shell or the client's RequestTTY)")
+    return out
 
 
 # ---------------------------------------------------------------- entry points
@@ -403,6 +455,7 @@ def load(data: Mapping | Scenario) -> Scenario:
     if not isinstance(faults, list):
         raise ScenarioError("faults", f"must be a list, got {show(faults)}")
     tr = tuple(_traffic(t, f"traffic.{i}", until) for i, t in enumerate(traffic))
+    warnings += _idle_warnings(client, server)
     fl = tuple(_fault(f, f"faults.{i}", until) for i, f in enumerate(faults))
     try:
         source_json = json.dumps(src, sort_keys=True, allow_nan=False)

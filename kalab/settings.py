@@ -90,6 +90,26 @@ class AppSettings:
     keepalive_count: int | None = None        # SCO telnetd -N
     flags: tuple[str, ...] = ()
     options: tuple[tuple[str, str], ...] = ()  # as given, for display
+    # sshd >= 9.2 idle timers (kalab.mechanisms.sshd_idle): ChannelTimeout ((pattern, s), ...) and
+    # UnusedConnectionTimeout [s] (0 = none)
+    channel_timeouts: tuple[tuple[str, int], ...] = ()
+    unused_connection_timeout_s: int = 0
+    # ssh: SessionType ("default", "none" = ssh -N: no session channel) and RequestTTY as given
+    session_type: str = "default"
+    request_tty: str = "auto"
+    # sshd: the interactive shell of the session (server.app.shell), None for a command session
+    shell: "ShellSettings | None" = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShellSettings:
+    """The remote shell of an sshd session (kalab.mechanisms.shell_tmout): ``name`` (bash, ksh,
+    zsh), ``tmout_s`` (TMOUT [s], 0 = off) and ``command_s`` (how long each command line typed at
+    the prompt runs in the foreground [s]; 0 = returns at once)."""
+
+    name: str = "bash"
+    tmout_s: int = 0
+    command_s: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,3 +126,5 @@ class HostSettings:
     port: int = 0
     tcp: TcpSettings = field(default_factory=TcpSettings)
     app: AppSettings = field(default_factory=AppSettings)
+    # systemd-logind StopIdleSessionSec [s] on this host (kalab.mechanisms.logind_idle); 0 = infinity
+    logind_stop_idle_s: float = 0.0

@@ -73,7 +73,7 @@ class TrafficRun:
         self.k += 1
         self.schedule()
         tr = self.tr
-        self.w.hosts[tr.side].program_send(tr.bytes, tr.reply_bytes)
+        self.w.hosts[tr.side].program_send(tr.bytes, tr.reply_bytes, "line" if tr.line else "data")
 
 
 class World:

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 class Msg:
     """An application-level message carried in TCP bytes (an SSH packet, a request...)."""
 
-    kind: str                 # "data", "alive_req", "alive_reply"
+    kind: str                 # "data", "line" (typing with Enter), "alive_req", "alive_reply", "channel_close"
     nbytes: int
     reply_bytes: int = 0
+    #: channel_close: why sshd closed the session's channel (a ``by``) and the exit status ssh gets
+    cause: str | None = None
+    exit_code: int | None = None
 
 
 @dataclass(eq=False, slots=True)

@@ -53,7 +53,7 @@ def test_ssh_G_output_is_the_final_answer_for_its_host():
     c = read_ssh_config(f("ssh-G.txt"), "ignored")
     assert c.host == "db.example.org"
     assert c.options == {"TCPKeepAlive": True, "ServerAliveCountMax": 3, "ServerAliveInterval": 20,
-                         "ConnectTimeout": 0}
+                         "ConnectTimeout": 0, "RequestTTY": "auto", "SessionType": "default"}
     assert c.problems == ()
 
 
@@ -72,7 +72,16 @@ def test_sshd_time_formats_and_sshd_T():
     assert c.options == {"ClientAliveInterval": 5400, "ClientAliveCountMax": 2}
     assert parse_sshd_config("ClientAliveInterval 5M\n").options["ClientAliveInterval"] == 300
     assert read_sshd_config(f("sshd-T.txt")).options == {"ClientAliveInterval": 300, "ClientAliveCountMax": 3,
-                                                         "TCPKeepAlive": True}
+                                                         "TCPKeepAlive": True, "UnusedConnectionTimeout": 0}
+
+
+def test_sshd_idle_timers_are_read_with_their_line():
+    """ChannelTimeout (type=interval pairs on one line) and UnusedConnectionTimeout (issue 15)."""
+    from kalab.configs.common import ConfigError
+    c = parse_sshd_config("ChannelTimeout session:*=15m direct-tcpip=1h\nUnusedConnectionTimeout 5m\n")
+    assert c.options == {"ChannelTimeout": "session:*=15m direct-tcpip=1h", "UnusedConnectionTimeout": 300}
+    with pytest.raises(ConfigError, match="ChannelTimeout.*type=interval"):
+        parse_sshd_config("ClientAliveInterval 5\nChannelTimeout session:*\n")
 
 
 @pytest.mark.parametrize("value", ["1.5h", "+5", "-5", "5x", "h", "5mm", "1h30m "])

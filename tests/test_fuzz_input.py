@@ -34,6 +34,13 @@ SEEDS = [
      "server": {"os": "sco-openserver", "app": {"kind": "telnetd", "flags": ["-k", "5"]}},
      "traffic": [{"at_s": 1, "every_s": 10, "count": 3}], "path": {"middleboxes": [{"preset": "aws-nat"}]},
      "until_s": 60},
+    # issue 15: sshd's idle timers, the shell's TMOUT, logind
+    {"client": {"app": {"kind": "ssh", "version": "9.2", "options": {"SessionType": "default", "RequestTTY": "yes"}}},
+     "server": {"app": {"kind": "sshd", "version": "9.2", "options": {"ChannelTimeout": "session:*=5",
+                                                                      "UnusedConnectionTimeout": 3},
+                        "shell": {"name": "bash", "TMOUT": 4, "command_s": 1}},
+                "logind": {"StopIdleSessionSec": 9}},
+     "traffic": [{"at_s": 1, "bytes": 1, "line": True}], "until_s": 30},
 ]
 
 #: Values a careless or hostile user gives: too big, not finite, wrong type, not text, nested.
@@ -53,7 +60,11 @@ KEYS = st.sampled_from([
     "client.app", "client.app.kind", "client.app.version", "client.app.options",
     "client.app.options.ServerAliveInterval", "client.app.options.ConnectTimeout", "client.app.options.User",
     "server.app.flags", "server.app.version", "server.os", "path", "path.rtt_ms", "path.middleboxes",
-    "traffic", "faults", "until_s.x", "client.socket", "server"])
+    "traffic", "faults", "until_s.x", "client.socket", "server",
+    "server.app.options.ChannelTimeout", "server.app.options.UnusedConnectionTimeout", "server.app.shell",
+    "server.app.shell.TMOUT", "server.app.shell.name", "server.app.shell.command_s", "server.logind",
+    "server.logind.StopIdleSessionSec", "server.logind.systemd", "client.app.options.SessionType",
+    "client.app.options.RequestTTY", "traffic.0.line", "client.logind"])
 
 
 def mutate(data: dict, key: str, value) -> dict | None:
@@ -196,3 +207,29 @@ def test_the_cli_exits_cleanly(command, tmp_path, capsys):
                                                             "kalab explain: error:", "kalab recommend: error:",
                                                             "kalab: error")), err
     run()
+
+
+CHANNEL_TIMEOUT_ALPHABET = st.sampled_from(list("session:*?=-_ 0123456789mhsdwglobal\t\n,.\udc80٣x") +
+                                           ["session:*", "global", "direct-tcpip", "=", "1h30m", "none"])
+
+
+@FAST
+@given(text=st.one_of(st.lists(CHANNEL_TIMEOUT_ALPHABET, max_size=20).map("".join), HOSTILE),
+       version=st.sampled_from([(9, 2), (9, 6), (9, 7), (10, 0)]))
+def test_channel_timeout_parser_only_raises_value_error(text, version):
+    """sshd_idle.parse_channel_timeout on any input: pairs with whole seconds, or a one-line ValueError;
+    through the scenario loader, a ScenarioError naming server.app.options.ChannelTimeout."""
+    from kalab.mechanisms.sshd_idle import parse_channel_timeout
+    try:
+        pairs = parse_channel_timeout(text, version)
+    except ValueError as e:
+        assert "\n" not in str(e)
+    else:
+        assert all(isinstance(t, str) and isinstance(v, int) and v >= 0 for t, v in pairs)
+    sc = {"client": {}, "server": {"app": {"kind": "sshd", "version": "%d.%d" % version,
+                                           "options": {"ChannelTimeout": text}}}}
+    try:
+        load(sc)
+    except ScenarioError as e:
+        assert_clean(e)
+        assert e.key.startswith("server.app.options.ChannelTimeout"), e

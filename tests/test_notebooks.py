@@ -19,7 +19,8 @@ from kalab.mechanisms import tcp_retransmit, time_wait
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 REQUIRED = ["00-start-here", "01-idle-peer", "02-data-in-flight", "03-ssh-drops", "04-server-beliefs",
-            "05-middleboxes", "06-time-wait", "07-who-first", "08-measured", "09-what-if", "10-what-should-i-set"]
+            "05-middleboxes", "06-time-wait", "07-who-first", "08-measured", "09-what-if", "10-what-should-i-set",
+            "11-who-else-hangs-up"]
 
 
 def test_the_notebooks_exist_and_titles_are_questions():
@@ -119,7 +120,7 @@ def expected_headlines():
     ex = {n: json.loads((ROOT / "examples" / f"{n}.json").read_text()) for n in
           ("linux-defaults-2h11m15s", "ssh-serveralive-15-cable-unplugged", "retransmission-tcp-retries2-default",
            "transient-glitch-survived", "user-timeout-below-keepidle", "aws-nat-idle-ssh", "fresh-data-every-15-minutes",
-           "sshd-9.2-clientalive-doubled")}
+           "sshd-9.2-clientalive-doubled", "hardened-server-idle-lunch-break")}
     ssh = _sim(ex["ssh-serveralive-15-cable-unplugged"])
     glitch = _sim(ex["transient-glitch-survived"])
     acked = [e.detail for e in glitch.events if e.kind == "acked"][0]
@@ -147,6 +148,10 @@ def expected_headlines():
                   sshd=read_sshd_config(str(cfg / "sshd_config")), faults=[parse_fault("link_down@60")])
     mine = _sim(built.scenario)
     everyday = Goal(detect_within_s=300, survive_outage_s=120, nat_idle_s=350)
+    hardened = ex["hardened-server-idle-lunch-break"]
+    hard = _sim(hardened)
+    busy = _sim(kalab.with_value(kalab.with_value(hardened, "server.app.shell.command_s", 2400), "traffic",
+                                 [{"at_s": 300, "from": "client", "bytes": 12, "line": True}]))
     tight = Goal(detect_within_s=30, survive_outage_s=120, side="client")
     return {
         "10-what-should-i-set": [f"the client dies at {format_duration(mine.client.at_s)}", "ServerAliveCountMax = 5 from",
@@ -166,6 +171,8 @@ def expected_headlines():
         "07-who-first": [f"finds out at {format_duration(_sim(ex['fresh-data-every-15-minutes']).client.at_s)}"],
         "08-measured": [f"{agree} of {len(measured)} agree"],
         "09-what-if": [f"survive a 5-minute outage: {crash_ok} of 1800", f"survive a 5-minute outage: {reboot_ok} of 1800"],
+        "11-who-else-hangs-up": [f"the session ends after {format_duration(hard.client.at_s)} by {hard.client.by}",
+                                 f"ends after {format_duration(busy.client.at_s)} by {busy.client.by}"],
     }
 
 

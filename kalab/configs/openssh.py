@@ -249,10 +249,27 @@ class _Reader:
 def _option_value(table: dict, line: Line):
     """A modelled keyword's value, validated: ints, yes/no, times (``5m``; ``none`` = 0)."""
     canon, _field, typ, lo, hi = table[line.keyword]
+    if typ == "channeltimeout":
+        # type=interval pairs (sshd -T prints them on one line); checked against the sshd version
+        # when the scenario is built (kalab.mechanisms.sshd_idle.parse_channel_timeout)
+        from ..mechanisms.sshd_idle import parse_channel_timeout
+        text = " ".join(line.args)
+        try:
+            parse_channel_timeout(text, (10, 0))
+        except ValueError as e:
+            raise ConfigError(line.origin, canon, str(e), value=text,
+                              allowed="type=interval pairs, e.g. session:*=15m") from None
+        return text
     if len(line.args) != 1:
         raise ConfigError(line.origin, canon, f"takes one value, got {len(line.args)}: {show(' '.join(line.args))}",
                           value=" ".join(line.args))
     v = line.args[0]
+    if typ.startswith("enum:"):
+        allowed = typ[5:].split(",")
+        if v.lower() not in allowed:
+            raise ConfigError(line.origin, canon, f"must be one of {', '.join(allowed)}, got {show(v)}", value=v,
+                              allowed=", ".join(allowed))
+        return v.lower()
     if typ == "yesno":
         if v.lower() not in ("yes", "no"):
             raise ConfigError(line.origin, canon, f"must be yes or no, got {show(v)}", value=v, allowed="yes, no")

@@ -174,9 +174,19 @@ def jiffy_aligned(t, hz: int):
 
 
 def linux_established(sc: Scenario) -> bool:
-    """Both hosts Linux with the Linux retransmission rule, the connection established at t = 0."""
+    """Both hosts Linux with the Linux retransmission rule, the connection established at t = 0, and
+    none of the server's idle hangups set (sshd's ChannelTimeout/UnusedConnectionTimeout, the shell's
+    TMOUT, logind: no family knows them, so such points are simulated)."""
     return sc.start == "established" and sc.client.os == "linux" and sc.server.os == "linux" \
-        and sc.client.tcp.retransmit_rule == "linux" and sc.server.tcp.retransmit_rule == "linux"
+        and sc.client.tcp.retransmit_rule == "linux" and sc.server.tcp.retransmit_rule == "linux" \
+        and not idle_hangups_set(sc)
+
+
+def idle_hangups_set(sc: Scenario) -> bool:
+    """Does the server run an idle timer of issue 15 (kalab.mechanisms.sshd_idle, shell_tmout, logind_idle)?"""
+    app = sc.server.app
+    return bool(app.channel_timeouts or app.unused_connection_timeout_s or sc.server.logind_stop_idle_s
+                or (app.shell is not None and app.shell.tmout_s) or sc.client.app.session_type == "none")
 
 
 def one_way_s(cols: dict, sc: Scenario):

@@ -47,11 +47,15 @@ SSH_PATTERNS = [
     (SSH_CONNECT_FAILED, "ssh.connect"),
     (re.compile(r"Timeout, server \S+ not responding"), "ssh.server_alive"),
     (re.compile(r"Connection to \S+ closed by remote host"), "tcp.fin_received"),
+    # the server closed the session's channel (a terminal session): its idle timer, or the shell's
+    (re.compile(r"Connection to \S+ closed\.\s*$"), "ssh.session_closed"),
     (re.compile(r"Connection reset|Broken pipe"), "tcp.reset_received"),
     (re.compile(r"Connection timed out"), "tcp.timeout"),
 ]
 SSHD_PATTERNS = [
     (re.compile(r"Timeout, client not responding from"), "sshd.client_alive"),
+    (re.compile(r"channel \d+: closing after \d+ seconds of inactivity"), "sshd.channel_timeout"),
+    (re.compile(r"terminating inactive connection from"), "sshd.unused_connection_timeout"),
     (re.compile(r"Connection closed by"), "tcp.fin_received"),
     (re.compile(r"Connection reset by"), "tcp.reset_received"),
     (re.compile(r"Read error from remote host .*: Connection timed out"), "tcp.timeout"),
@@ -84,6 +88,8 @@ class Observation:
     srtt_ms: dict[str, float | None]
     #: Each ssh/sshd side's exact OpenSSH build (``OpenSSH_10.0p2 Debian-7~bpo12+1``); empty for plain.
     openssh: dict[str, str] = field(default_factory=dict)
+    #: Each program's exit status, where it had exited by itself when the observation ended.
+    exit_codes: dict[str, int] = field(default_factory=dict)
 
     @property
     def ssh(self) -> bool:
@@ -131,6 +137,31 @@ def _anchored(obs: Observation) -> tuple[float, float, float, list[dict]]:
             shift = real_at_t0 - min(syns)
             return t0 - shift, min(syns), (phase - shift) % 1.0, []
         return t0, real_at_t0, phase, []
+    server_app = obs.source["server"].get("app") or {}
+    if obs.ssh and server_app.get("shell") is not None:
+        # A shell session: t = 0 is its first prompt -- the segment carrying the ready line, which
+        # bash's PROMPT_COMMAND prints just after it armed TMOUT (kalab.lab.programs.SHELL_COMMAND).
+        out = [pk.ts for i, pk in obs.packets if i == "rs" and pk.src == SERVER_ADDR and pk.length
+               and pk.ts <= real_at_t0 + 0.002]
+        if out:
+            shift = real_at_t0 - max(out)
+            return t0 - shift, max(out), (phase - shift) % 1.0, []
+    copts = {k.lower(): str(v).lower() for k, v in ((obs.source["client"].get("app") or {}).get("options") or {}).items()}
+    if obs.ssh and copts.get("sessiontype") == "none":
+        # ssh -N: no session; t = 0 is the client's last data of the authentication, and what both
+        # sides send just after it (the post-authentication global requests) is traffic of the
+        # scenario as run: data, but no channel's.
+        c_data = [pk.ts for i, pk in obs.packets if i == "rc" and pk.src == CLIENT_ADDR and pk.length
+                  and pk.ts <= real_at_t0]
+        if c_data:
+            tc = max(c_data)
+            extra = [{"at_s": round(pk.ts - tc, 6), "from": "client" if pk.src == CLIENT_ADDR else "server",
+                      "bytes": pk.length}
+                     for i, pk in sorted(obs.packets, key=lambda x: x[1].ts)
+                     if pk.length and tc < pk.ts <= tc + 0.5 and
+                     ((i == "rc" and pk.src == CLIENT_ADDR) or (i == "rs" and pk.src == SERVER_ADDR))]
+            shift = real_at_t0 - tc
+            return t0 - shift, tc, (phase - shift) % 1.0, extra
     if obs.ssh:
         anchor = ssh_setup_anchor(obs.packets, real_at_t0)
         if anchor is not None:
@@ -233,6 +264,37 @@ def _ssh_end(lines, side: str, t0: float, wire: _Wire, socket: dict, connect_tim
     return None
 
 
+#: The server's causes that end a healthy idle session (kalab.apps.IDLE_HANGUPS): ssh reports them too.
+IDLE_HANGUPS = ("sshd.channel_timeout", "sshd.unused_connection_timeout", "shell.tmout", "logind.idle")
+#: bash's line on the session's terminal when its TMOUT ends it (eval.c ``alrm_catcher``).
+TMOUT_LINE = re.compile(r"timed out waiting for input: auto-logout")
+#: sshd's lines once the session's program has exited and ssh has gone (VERBOSE).
+SSHD_SESSION_GONE = re.compile(r"Close session: |Received disconnect from|Disconnected from")
+
+
+def _idle_hangup(res: dict, obs: Observation, t0: float) -> None:
+    """The server's idle hangups, read together: bash's TMOUT (its line on the client's terminal;
+    the server's end is sshd's first line after the shell exited), and ssh's end reported as the
+    server's cause when the server closed the session (``Connection to HOST closed.``) or the
+    connection (``closed by remote host``)."""
+    if not obs.ssh:
+        return
+    srv, cli = res["server"], res["client"]
+    tm = next((line for t, w, line in obs.lines if w == "client-out" and t >= t0 and TMOUT_LINE.search(line)), None)
+    if tm is not None and srv["by"] is None:
+        t_end = next((t for t, w, line in obs.lines if w == "server-err" and t >= t0 and SSHD_SESSION_GONE.search(line)),
+                     None)
+        if t_end is not None:
+            srv.update(fate="died", at_s=t_end - t0, by="shell.tmout", sees=TMOUT_LINE.search(tm).group(0),
+                       exit_code=None)
+    if srv["by"] in ("sshd.channel_timeout", "shell.tmout"):
+        srv["exit_code"] = None   # sshd's session process ends with the session, not by an error
+    if srv["by"] in IDLE_HANGUPS and cli["by"] in ("ssh.session_closed", "tcp.fin_received"):
+        cli["by"] = srv["by"]
+    if cli["by"] in IDLE_HANGUPS and "client" in obs.exit_codes:
+        cli["exit_code"] = obs.exit_codes["client"]
+
+
 def _event(t: float, side: str, layer: str, kind: str, detail: str) -> dict:
     return {"t_s": round(t, 6), "side": side, "layer": layer, "kind": kind, "detail": detail,
             "latest_s": round(t, 6)}
@@ -262,6 +324,7 @@ def measure(obs: Observation) -> dict:
             events.append({"t_s": r["at_s"], "side": side, "layer": "app", "kind": "died",
                            "detail": f"{r['by']}: {r['sees']}" if r["sees"] else r["by"], "latest_s": r["at_s"]})
         res[side] = r
+    _idle_hangup(res, obs, t0)
     for side in SIDES:
         other = "server" if side == "client" else "client"
         if res[side]["fate"] is None:
@@ -270,6 +333,12 @@ def measure(obs: Observation) -> dict:
             not any(s == "server" for _, s, _ in wire.segments):
         res["server"]["fate"] = "none"
     events.sort(key=lambda e: (e["t_s"], e["side"]))
+    watched = {"time_wait": sorted({t.side for t in sc.traffic if t.close and not ssh})}
+    if any(res[s]["by"] in IDLE_HANGUPS for s in SIDES):
+        # The server ended a healthy session: what follows its end (SSH channel close, disconnect,
+        # FINs) is the programs' teardown chatter, which the model does not predict segment by
+        # segment -- the wire is compared up to the first end (kalab.compare).
+        watched["wire_until_s"] = round(min(res[s]["at_s"] for s in SIDES if res[s]["at_s"] is not None), 6)
     return {
         "name": sc.name,
         "client": res["client"],
@@ -279,7 +348,7 @@ def measure(obs: Observation) -> dict:
         "warnings": [],
         "measured": True,
         # What the lab watched beyond the wire: TIME_WAIT only where its own program closed.
-        "watched": {"time_wait": sorted({t.side for t in sc.traffic if t.close and not ssh})},
+        "watched": watched,
         "scenario": _as_run(obs.source, fault_log, extra_traffic, phase, obs.srtt_ms),
         # The exact OpenSSH build of each ssh/sshd side (None for plain programs).
         "meta": {"kernel": platform.release(), "hz": kernel_hz(), "openssh": dict(obs.openssh) or None,
@@ -293,8 +362,8 @@ def _wire_events(wire: _Wire, obs: Observation, crash: dict, fault_log, t_stop: 
     back_up = {d["side"]: t for t, what, d in fault_log if what == "reboot_up"}
     events = []
     for t, side, kind in wire.segments:
-        if obs.ssh and side == "client" and kind == "data" and abs(t) < 1e-6:
-            continue  # the anchor of t = 0: the client's last data of the ssh set-up
+        if obs.ssh and kind == "data" and abs(t) < 1e-6:
+            continue  # the anchor of t = 0: the client's last data of the ssh set-up (a shell's first prompt)
         if kind == "ack" or (t < 0 and obs.scenario.start != "connect") or t >= t_stop:
             continue  # pure ACKs are not events; the handshake precedes t = 0; the teardown follows the end
         if side in crash and crash[side] <= t < back_up.get(side, float("inf")):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .host import OpenSSHBuild
 from .lines import Lines
-from .netns import SERVER_ADDR, Topology, sh
+from .netns import LabError, SERVER_ADDR, Topology, sh
 
 PLAIN_PORT = 5000
 SSH_PORT = 22
@@ -104,15 +104,53 @@ def start_sshd(topo: Topology, src: dict, work: Path, lines: Lines, build: OpenS
     return sshd
 
 
+#: The session command of a scenario with ``server.app.shell``: an interactive bash with its TMOUT
+#: on the session's terminal.  ``--noediting`` (no readline) and ``PS1=`` keep its output to the
+#: terminal's own echo of what is typed (one segment per keystroke burst), and PROMPT_COMMAND says
+#: ``kalab-ready`` once, just after bash armed its TMOUT alarm for the first prompt (eval.c
+#: ``read_command``: alarm, then ``parse_command``, which runs PROMPT_COMMAND).
+SHELL_COMMAND = ("PROMPT_COMMAND='echo kalab-ready; unset PROMPT_COMMAND' PS1= TMOUT={tmout} "
+                 "exec bash --norc --noprofile --noediting -i")
+IDLE_COMMAND = "echo kalab-ready; exec sleep 100000"
+
+
+def session_command(src: dict) -> str | None:
+    """What ssh asks the server to run: the idle command, the shell of ``server.app.shell``, or
+    nothing (``SessionType none``: ssh -N)."""
+    copts = {k.lower(): str(v).lower() for k, v in ((src["client"].get("app") or {}).get("options") or {}).items()}
+    if copts.get("sessiontype") == "none":
+        return None
+    shell = (src["server"].get("app") or {}).get("shell")
+    if shell is not None:
+        if shell.get("name", "bash") != "bash":
+            raise LabError(f"server.app.shell.name {shell.get('name')!r}: the lab has bash only")
+        return SHELL_COMMAND.format(tmout=int(shell.get("TMOUT", 0)))
+    return IDLE_COMMAND
+
+
+def typed_text(nbytes: int, line: bool, command_s: float) -> bytes:
+    """What the lab types for one client traffic entry: ``nbytes`` keys, ending with Enter when
+    ``line`` -- the command line ``sleep command_s`` (a silent foreground program), else the no-op
+    ``:`` padded with blanks; without Enter, letters the shell will not see complete."""
+    if not line:
+        return b"e" * nbytes
+    cmd = f"sleep {command_s:g}" if command_s > 0 else ":"
+    return (cmd + " " * max(0, nbytes - 1 - len(cmd)) + "\n").encode()
+
+
 def start_ssh_client(topo: Topology, src: dict, work: Path, lines: Lines, build: OpenSSHBuild) -> subprocess.Popen:
-    """ssh of ``build`` from the client's namespace, running the idle session's command."""
+    """ssh of ``build`` from the client's namespace, running the session's command (``session_command``);
+    with a terminal when the server runs a shell or the client's ``RequestTTY`` asks for one."""
     opts = []
     for k, v in (src["client"].get("app", {}).get("options", {}) or {}).items():
         opts += ["-o", f"{k}={v}"]
-    ssh = topo.popen("client", [build.ssh, "-F", "/dev/null", "-T", "-i", str(work / "userkey"),
+    cmd = session_command(src)
+    tty = ["-tt"] if (src["server"].get("app") or {}).get("shell") is not None else \
+        [] if any(k.lower() == "requesttty" for k in (src["client"].get("app", {}).get("options", {}) or {})) else ["-T"]
+    ssh = topo.popen("client", [build.ssh, "-F", "/dev/null", *tty, "-i", str(work / "userkey"),
                                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                                 "-o", "BatchMode=yes", "-o", "LogLevel=INFO", *opts,
-                                f"root@{SERVER_ADDR}", "echo kalab-ready; exec sleep 100000"],
+                                f"root@{SERVER_ADDR}", *([cmd] if cmd is not None else [])],
                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines.add(ssh.stdout, "client-out")
     lines.add(ssh.stderr, "client-err")
@@ -125,7 +163,7 @@ def start_ssh_client(topo: Topology, src: dict, work: Path, lines: Lines, build:
 #: listening ``sshd -D`` itself stays): the server side's end of an ssh run.
 SSHD_SESSION_END = ("Timeout, client not responding", "Connection closed by", "Connection reset by",
                     "Read error from remote host", "Disconnected from", "Connection timed out",
-                    "Broken pipe", "Received disconnect from")
+                    "Broken pipe", "Received disconnect from", "terminating inactive connection")
 
 
 def all_settled(procs: dict, lines: Lines, sc, ssh: bool) -> bool:

@@ -30,8 +30,8 @@ from .lines import Lines
 from .measure import Observation, measure
 from .netns import LabStopped, Topology
 from .host import openssh_builds
-from .programs import (PLAIN_PORT, SSH_PORT, all_settled, reported_t, send_plans, start_plain, start_ssh_client,
-                       start_sshd)
+from .programs import (PLAIN_PORT, SSH_PORT, all_settled, reported_t, send_plans, session_command, start_plain,
+                       start_ssh_client, start_sshd, typed_text)
 from .router import CUTS, IFACES, Router, before_connect, iface_to, schedule
 from .supported import admit, openssh_versions
 
@@ -93,6 +93,10 @@ def _observe(topo: Topology, src: dict, sc, horizon: float, work: Path, stop=Non
         procs["client"] = start_ssh_client(topo, src, work, lines, builds["client"])
         if sc.start == "connect":
             t0 = t_start   # refined to the client's first SYN (measure.py)
+        elif session_command(src) is None:
+            # ssh -N (SessionType none): no session says it is ready; sshd's log of the accepted key
+            # is, and the anchor moves t = 0 to the client's last set-up data before it (measure.py)
+            t0, _ = lines.wait_for("server-err", "Accepted publickey for", 20)
         else:
             t0, _ = lines.wait_for("client-out", "kalab-ready", 20)
     else:
@@ -119,9 +123,18 @@ def _observe(topo: Topology, src: dict, sc, horizon: float, work: Path, stop=Non
     # (CLOCK_MONOTONIC, action, {"side", "index"}); the cuts before connect() count from t = 0.
     faults = [(t0, f.kind, {"side": f.side, "index": i}) for i, f in early]
     actions = schedule(sc)
+    # ssh: the client's traffic is typing into the session's terminal (ssh's stdin), at its times
+    typing = sorted((at, typed_text(tr.bytes, tr.line, sc.server.app.shell.command_s if sc.server.app.shell else 0))
+                    for tr in sc.traffic if ssh and tr.side == "client" for at in tr.times(horizon))
     cut_seen = False
     while True:
         now = time.monotonic()
+        if typing and t0 + typing[0][0] <= now:
+            _, text = typing.pop(0)
+            if procs["client"].poll() is None:
+                procs["client"].stdin.write(text)
+                procs["client"].stdin.flush()
+            continue
         if actions and t0 + actions[0][0] <= now:
             _, what, (i, f) = actions.pop(0)
             if what in CUTS and srtt and not cut_seen:
@@ -137,12 +150,15 @@ def _observe(topo: Topology, src: dict, sc, horizon: float, work: Path, stop=Non
         if now >= deadline:
             break
         nxt = min(deadline, t0 + actions[0][0]) if actions else deadline
+        if typing:
+            nxt = min(nxt, t0 + typing[0][0])
         lines.poll(min(0.05, nxt - now))
         if all_settled(procs, lines, sc, ssh):
             # Both programs are done; keep watching a little for trailing packets.
             lines.poll(0.3)
             break
     end = time.monotonic()   # observation over: what the teardown causes is not part of the scenario
+    exit_codes = {side: p.returncode for side, p in procs.items() if p.poll() is not None}
     # Both hosts' processes at once (the programs and whatever they forked: sshd's session and its
     # command), so that none is orphaned and left to exit on its own (netns.py, issue 12).
     for side in ("client", "server"):
@@ -151,4 +167,4 @@ def _observe(topo: Topology, src: dict, sc, horizon: float, work: Path, stop=Non
     return Observation(scenario=sc, source=src, lines=lines.lines, packets=capture.packets(), faults=faults,
                        t0=t0, real_at_t0=real_at_t0, phase=phase, end=end, srtt_ms=srtt,
                        openssh={side: b.ssh_build if side == "client" else b.build
-                                for side, b in (builds or {}).items()})
+                                for side, b in (builds or {}).items()}, exit_codes=exit_codes)

@@ -75,8 +75,12 @@ def check_supported(src: dict) -> None:
         if f.kind == "sleep":
             raise LabError("faults: 'sleep' cannot be shown on one kernel: the namespaces share one clock, "
                            "and a suspended host's stopped clocks are exactly what matters")
-    if "ssh" in kinds and sc.traffic:
-        raise LabError("traffic: the lab's ssh sessions are idle (alive messages only); use plain programs for traffic")
+    if "ssh" in kinds and any(t.side != "client" or t.close or t.reply_bytes or t.every_s for t in sc.traffic):
+        raise LabError("traffic: the lab's ssh sessions take only single keystrokes from the client (typing into "
+                       "the session's terminal); use plain programs for other traffic")
+    if sc.server.logind_stop_idle_s:
+        raise LabError("server.logind: systemd-logind cannot run in the lab's namespaces (StopIdleSessionSec is "
+                       "modelled from its source, not measured)")
     if "ssh" in kinds and sc.start == "connect" and not any(f.kind == "link_down" and f.at_s == 0 for f in sc.faults):
         raise LabError("start: 'connect' with ssh needs the path cut at t = 0 (a link_down at_s 0: ConnectTimeout "
                        "or the SYN retries); a connection that succeeds is an ssh session, started as usual")

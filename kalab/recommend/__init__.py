@@ -21,7 +21,9 @@ One module per step:
 * :mod:`~kalab.recommend.verification` -- each candidate's scenario, simulated against every failure;
 * :mod:`~kalab.recommend.search` -- the best verified candidate per side and mechanism
   (:func:`recommend`), and the closest trade-offs when none meets the goal (:func:`answer`);
-* :mod:`~kalab.recommend.rendering` -- config lines to paste, and the report in plain words.
+* :mod:`~kalab.recommend.rendering` -- config lines to paste, and the report in plain words;
+* :mod:`~kalab.recommend.idle` -- the server's idle timers (ChannelTimeout, TMOUT, ...) that no
+  keepalive can beat, warned about when they end an idle session the goal wants to keep.
 
 The command line's options become a goal in :func:`kalab.cli.goal_from_args`.
 """
@@ -30,6 +32,7 @@ from .candidates import (DEFAULT_RETRIES2, MAX_VERIFIED, candidates_for, host_re
                          retransmission_give_up_s)
 from .goal import (HZ, KEEPALIVE_MECHANISMS, MAX_GOAL_S, MAX_NAT_S, MECHANISMS, TICK_S, Goal,
                    intervals_per_probe, parse_sshd_version, sshd_version, unmet)
+from .idle import idle_scenario, idle_warnings
 from .rendering import lines, report
 from .search import (Recommendation, answer, best_for, feasible, longest_survivable_outage,
                      recommend, trade_offs)
@@ -39,4 +42,5 @@ __all__ = ["Goal", "Check", "Recommendation", "answer", "recommend", "best_for",
            "longest_survivable_outage", "trade_offs", "unmet", "report", "lines", "scenario_for", "verify",
            "probe_event", "candidates_for", "retransmission_give_up_s", "host_retries2", "sshd_version",
            "parse_sshd_version", "intervals_per_probe", "DEFAULT_RETRIES2", "MAX_VERIFIED", "HZ", "TICK_S",
-           "KEEPALIVE_MECHANISMS", "MECHANISMS", "MAX_GOAL_S", "MAX_NAT_S", "PHASES"]
+           "KEEPALIVE_MECHANISMS", "MECHANISMS", "MAX_GOAL_S", "MAX_NAT_S", "PHASES", "idle_warnings",
+           "idle_scenario"]

@@ -41,6 +41,14 @@ class Goal:
     max_probes_per_hour: float | None = None
     rtt_ms: float = 50.0
     sshd_version: str = version_text(DEFAULT_OPENSSH)
+    #: An idle spell the session must survive [s] ("an idle lunch break"), and the server's idle
+    #: timers that may defeat it (kalab.recommend.idle; issue 15): ChannelTimeout as sshd_config
+    #: writes it, UnusedConnectionTimeout, the shell's TMOUT, logind's StopIdleSessionSec [s].
+    survive_idle_s: float | None = None
+    channel_timeout: str | None = None
+    unused_connection_timeout_s: float = 0.0
+    shell_tmout_s: float = 0.0
+    logind_stop_idle_s: float = 0.0
 
     def sides(self) -> tuple[str, ...]:
         return ("client", "server") if self.side == "both" else (self.side,)

@@ -71,6 +71,7 @@ def report(goal: Goal, recs: list[Recommendation], trades: dict) -> str:
            + (f", through a NAT that forgets idle sessions after {format_duration(goal.nat_idle_s)}"
               if goal.nat_idle_s else "")
            + (f", at most {goal.max_probes_per_hour:g} probes per idle hour" if goal.max_probes_per_hour else "")
+           + (f", survive {format_duration(goal.survive_idle_s)} idle" if goal.survive_idle_s else "")
            + f" (RTT {goal.rtt_ms:g} ms)."]
     for r in recs:
         out += ["", f"== {r.side}: {r.mechanism} -- detects within {format_duration(r.detect_s)}, "
@@ -79,6 +80,9 @@ def report(goal: Goal, recs: list[Recommendation], trades: dict) -> str:
         for name, ls in r.lines.items():
             out.append(f"-- {name}")
             out += ls
+    from .idle import idle_warnings
+    for w in idle_warnings(goal):
+        out += ["", "WARNING (an idle hangup, not a network timer): " + w]
     missing = unmet(goal, recs)
     if missing:
         out += ["", f"No setting meets every constraint on the {' and '.join(missing)}."]
