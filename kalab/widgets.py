@@ -85,7 +85,23 @@ def control(key: str, lo: float = 0, hi: float = 100, step: float = 1, label: st
     return Control(key, label or default_label(plain), lo, hi, step, tuple(options) if options else None)
 
 
+#: Words for the scenario's own keys, so that no slider is labelled with a raw key path
+#: (``faults.0.for_s`` -> "fault lasts [s]").  The knobs of the systems modelled keep their real names.
+_LIST_WORDS = {"faults": "fault", "middleboxes": "middlebox", "traffic": "traffic"}
+_FIELD_WORDS = {"for_s": "lasts", "at_s": "at", "down_s": "down for", "idle_timeout_s": "idle timeout",
+                "unack_timeout_s": "idle timeout with data unacknowledged", "every_s": "every", "until_s": "run until",
+                "rtt_ms": "round-trip time", "os": "OS", "version": "version", "kernel": "kernel", "hz": "HZ",
+                "on_expiry": "on expiry", "preset": "preset"}
+
+
 def default_label(key: str) -> str:
+    """A slider's label: the real knob name with its unit (``TCP_USER_TIMEOUT [ms]``,
+    ``ServerAliveInterval [s]``), else words for the scenario's own keys (``fault lasts [s]``,
+    ``middlebox idle timeout [s]``, ``server version``) -- never a raw key path.
+
+    >>> default_label("path.middleboxes.0.idle_timeout_s"), default_label("faults.1.for_s")
+    ('middlebox idle timeout [s]', 'fault 2 lasts [s]')
+    """
     from . import native
     parts = split_key(key)
     name = str(parts[-1])
@@ -94,11 +110,18 @@ def default_label(key: str) -> str:
             if name in table:
                 unit = table[name].unit
                 return name if unit in ("count", "bool", "ports") else f"{name} [{unit}]"
-    if name.endswith("_s"):
-        return f"{key} [s]"
     if name.endswith("Interval") or name == "ConnectTimeout":
         return f"{name} [s]"
-    return name
+    words = []
+    for i, p in enumerate(parts[:-1]):
+        if p in ("client", "server"):
+            words.append(str(p))
+        elif p in _LIST_WORDS:
+            index = parts[i + 1] if i + 1 < len(parts) - 1 else None
+            words.append(_LIST_WORDS[p] + (f" {index + 1}" if isinstance(index, int) and index > 0 else ""))
+    words.append(_FIELD_WORDS.get(name, name.removesuffix("_s").removesuffix("_ms").replace("_", " ")))
+    unit = " [s]" if name.endswith("_s") else " [ms]" if name.endswith("_ms") else ""
+    return " ".join(words) + unit
 
 
 def effective_value(source: Mapping, key: str) -> Any:

@@ -39,6 +39,33 @@ def test_labels_use_the_real_knob_names_and_units():
     assert control("client.app.options.ServerAliveInterval").label == "ServerAliveInterval [s]"
 
 
+def test_the_scenarios_own_keys_are_labelled_in_words_never_as_a_key_path():
+    """Notebooks 05, 07 and 09 once showed 'path.middleboxes.0.idle_timeout_s [s]' and 'faults.0.for_s [s]'."""
+    assert control("path.middleboxes.0.idle_timeout_s").label == "middlebox idle timeout [s]"
+    assert control("faults.0.for_s").label == "fault lasts [s]"
+    assert control("outage:faults.0.for_s").label == "fault lasts [s]"
+    assert control("faults.2.at_s").label == "fault 3 at [s]"
+    assert control("client.os", options=("linux", "macos")).label == "client OS"
+    assert control("server.app.version", options=("9.2", "10.0")).label == "server version"
+    assert control("path.rtt_ms").label == "round-trip time [ms]"
+    assert control("until_s").label == "run until [s]"
+
+
+def test_no_notebook_slider_is_labelled_with_a_key_path():
+    """Every control() in every notebook gets a label without dots, except the sysctl names (net.ipv4.x)."""
+    import ast
+    import json
+    from pathlib import Path
+    for path in sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb")):
+        code = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "control":
+                args = [ast.literal_eval(a) for a in node.args]
+                kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+                label = control(*args, **kwargs).label
+                assert "." not in label.replace("net.ipv4.", "").replace("net.inet.", ""), (path.name, label)
+
+
 def test_sliders_start_at_the_effective_defaults():
     sc = {"client": {}, "server": {}}
     assert effective_value(sc, "client.socket.TCP_KEEPIDLE") == 7200
@@ -82,7 +109,7 @@ def test_region_explorer_recomputes_the_map_when_a_slider_moves():
     ex.sliders["outage:faults.0.for_s"].value = 20      # a short outage: far more settings survive it
     after = np.asarray(ex.fig.spec["data"][0]["z"])
     assert (after == 2).sum() > (before == 2).sum()
-    assert ex.sliders["outage:faults.0.for_s"].description == "faults.0.for_s [s]"
+    assert ex.sliders["outage:faults.0.for_s"].description == "fault lasts [s]"     # the prefix is not shown
 
 
 def test_recommend_explorer_follows_its_sliders():
