@@ -13,6 +13,10 @@ one line of text:
 A :class:`Check` is true only when the answer is right, so ``assert check_death(...)`` grades a cell.
 A side that does not die within the run is answered ``"never"``: ``None`` is always "not answered".
 
+An exercise cell assigns ``my_answer`` and ends with a ``check_*`` call (:func:`exercise_call`): that is how
+``tests/test_exercises.py`` finds every exercise of every notebook, and how ``scripts/grade_exercises.py``
+grades a class's notebooks (:func:`status_of` reads a check's status back from its output).
+
 >>> sc = {"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 5}},
 ...       "server": {}, "faults": [{"kind": "host_crash", "side": "server", "at_s": 0}]}
 >>> check_death(None, sc, hint="idle + count x interval")
@@ -23,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -33,6 +38,10 @@ from .units import format_duration, parse_duration
 
 #: What a :class:`Check` can say; only ``"right"`` is true.
 STATUSES = ("unanswered", "invalid", "wrong", "right")
+#: The checks an exercise cell may end with.
+CHECKS = ("check_death", "check_mechanism", "check_number")
+#: How each status's text begins (:func:`status_of`).
+PREFIXES = {"Not answered yet.": "unanswered", "Not a ": "invalid", "Not quite:": "wrong", "Right:": "right"}
 #: The answer for "this side does not die within the run".
 NEVER = "never"
 _ASK = "(reveal=True shows the model's answer)"
@@ -132,3 +141,34 @@ def check_number(your_answer, model_value: float, what: str = "the model's value
     if abs(guess - model_value) <= rel_tolerance * max(abs(model_value), 1e-9):
         return _check("right", f"Right: {shown}.", model_value, shown, hint, reveal)
     return _check("wrong", f"Not quite: you said {guess:.4g}.", model_value, shown, hint, reveal)
+
+
+def exercise_call(source: str) -> ast.Call | None:
+    """The ``check_*(...)`` call an exercise cell ends with, if ``source`` (a code cell) assigns ``my_answer``
+    and ends with one of :data:`CHECKS`; else None.
+
+    >>> exercise_call("my_answer = None\\ncheck_number(my_answer, 1.0, hint='h')").func.id
+    'check_number'
+    >>> exercise_call("print(1)") is None
+    True
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    assigns = any(isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "my_answer" for t in n.targets)
+                  for n in tree.body)
+    last = tree.body[-1] if tree.body else None
+    if (assigns and isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
+            and isinstance(last.value.func, ast.Name) and last.value.func.id in CHECKS):
+        return last.value
+    return None
+
+
+def status_of(text: str) -> str | None:
+    """A check's status read back from the text it showed (an executed notebook's output), else None.
+
+    >>> status_of("Right: the rate is 546.1."), status_of("Not answered yet. Hint: ..."), status_of("42")
+    ('right', 'unanswered', None)
+    """
+    return next((status for prefix, status in PREFIXES.items() if text.startswith(prefix)), None)

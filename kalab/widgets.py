@@ -112,6 +112,8 @@ def default_label(key: str) -> str:
                 return name if unit in ("count", "bool", "ports") else f"{name} [{unit}]"
     if name.endswith("Interval") or name == "ConnectTimeout":
         return f"{name} [s]"
+    if name not in _FIELD_WORDS and not name.endswith(("_s", "_ms")):
+        return name                                          # an option's own name (ServerAliveCountMax)
     words = []
     for i, p in enumerate(parts[:-1]):
         if p in ("client", "server"):

@@ -8,7 +8,8 @@ default settings, with its verdict above it), a bar with the links that open the
 (JupyterLab and app mode), and nothing fetched from the network: plotly.js is copied once into
 ``site/plotly.min.js`` (from the plotly package) and shared by every page; nbconvert's CDN scripts
 (require.js, MathJax, Mermaid, the widget manager) are left out by the template in
-``scripts/site-template/``.
+``scripts/site-template/``.  Every ``docs/*.md`` becomes ``site/docs/<name>.html`` (the glossary and the sources
+the notebooks link to), and the notebooks' links to ``../docs/<name>.md`` point there.
 
 Why nbconvert: it is already installed with JupyterLab, so the site needs nothing beyond what
 ``make test`` installs, and it lets the page choose which of an output's MIME types to draw
@@ -37,6 +38,8 @@ TEMPLATES = Path(__file__).resolve().parent / "site-template"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 _LOCAL_NOTEBOOK_LINK = re.compile(r"\]\((\d\d-[A-Za-z0-9_-]+)\.ipynb(#[^)]*)?\)")
+_DOC_LINK = re.compile(r"\]\(\.\./docs/([A-Za-z0-9_-]+)\.md(#[^)]*)?\)")
+_SIBLING_DOC_HREF = re.compile(r'href="([A-Za-z0-9_-]+)\.md(#[^"]*)?"')
 
 
 def execute(path: Path, timeout_s: int = 120):
@@ -72,6 +75,7 @@ def prepare(nb) -> int:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = _LOCAL_NOTEBOOK_LINK.sub(lambda m: f"]({m.group(1)}.html{m.group(2) or ''})", cell.source)
+            cell.source = _DOC_LINK.sub(lambda m: f"](docs/{m.group(1)}.html{m.group(2) or ''})", cell.source)
             continue
         for out in cell.get("outputs", []):
             data = out.get("data")
@@ -85,6 +89,51 @@ def prepare(nb) -> int:
             else:
                 data.pop(WIDGET_MIME, None)   # its text/html or text/plain fallback is shown instead
     return counter[0]
+
+
+def heading_id(text: str) -> str:
+    """The anchor GitHub gives a Markdown heading (lower case, punctuation dropped, spaces to hyphens), so a
+    link like ``glossary.md#time_wait`` or ``mechanisms.md#keepalive--kalabmechanismstcp_keepalivepy`` works
+    on GitHub and on the site alike.
+
+    >>> heading_id("Keepalive — <code>kalab/mechanisms/tcp_keepalive.py</code>"), heading_id("TIME_WAIT")
+    ('keepalive--kalabmechanismstcp_keepalivepy', 'time_wait')
+    """
+    text = html.unescape(re.sub(r"<[^>]+>", "", text)).strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def doc_pages(out: Path) -> list[Path]:
+    """Every ``docs/*.md`` as ``out/docs/<name>.html`` (headings with GitHub's anchors, links between the docs
+    kept), so the glossary and the sources the notebooks link to read offline too."""
+    import mistune
+
+    class Renderer(mistune.HTMLRenderer):
+        def heading(self, text, level, **attrs):
+            return f'<h{level} id="{heading_id(text)}">{text}</h{level}>\n'
+
+    md = mistune.create_markdown(renderer=Renderer(escape=False), plugins=["table", "url", "strikethrough"])
+    (out / "docs").mkdir(parents=True, exist_ok=True)
+    pages = []
+    for src in sorted((ROOT / "docs").glob("*.md")):
+        text = src.read_text(encoding="utf-8")
+        body = _SIBLING_DOC_HREF.sub(lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', md(text))
+        title = text.splitlines()[0].lstrip("# ").strip() if text else src.stem
+        page = out / "docs" / f"{src.stem}.html"
+        page.write_text(f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>
+ body {{ font-family: sans-serif; max-width: 900px; margin: 2em auto; padding: 0 1em; line-height: 1.45; }}
+ table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 2px 6px; }}
+ code {{ background: #f4f4f4; }} pre {{ background: #f4f4f4; padding: 0.5em; overflow-x: auto; }}
+</style></head><body>
+<p><a href="../index.html">kalab notebooks</a> &middot; docs/{html.escape(src.name)}</p>
+{body}
+</body></html>
+""", encoding="utf-8")
+        pages.append(page)
+    return pages
 
 
 def title_and_summary(nb) -> tuple[str, str]:
@@ -123,6 +172,9 @@ def index_page(entries: list[tuple[str, str, str, str, str]], repo_url: str, sta
 Each page below is a notebook, executed when this site was built; to move its sliders,
 <a href="{html.escape(start_binder)}">open it on Binder</a>. Source: <a href="{html.escape(repo_url)}">{html.escape(repo_url)}</a>.</p>
 <ul>{rows}</ul>
+<p>Words: the <a href="docs/glossary.html">glossary</a>. For instructors: the
+<a href="docs/teaching.html">guide</a> (lab session plans, questions with answers, grading). The rules and their
+sources: <a href="docs/mechanisms.html">mechanisms</a>.</p>
 </body></html>
 """
 
@@ -161,6 +213,7 @@ def build(out: Path, repo_url: str, ref: str, executed: Path | None, jobs: int) 
         pages.append(page)
         entries.append((src.stem, title, learn, lab, app))
     (out / "index.html").write_text(index_page(entries, repo.url, binder_url(repo, ref)), encoding="utf-8")
+    doc_pages(out)
     return pages
 
 

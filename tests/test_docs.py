@@ -116,7 +116,7 @@ def test_every_recorded_measurement_is_indexed_in_mechanisms_md():
 
 # ---------------------------------------------------------------- the map
 
-@pytest.mark.parametrize("doc", ["architecture.md", "mechanisms.md", "contract.md"])
+@pytest.mark.parametrize("doc", ["architecture.md", "mechanisms.md", "contract.md", "glossary.md", "teaching.md"])
 def test_files_and_links_named_in_the_docs_exist(doc):
     """The Python files a doc names (``kalab/x.py``, or ``x.py`` somewhere under kalab/) and its relative
     links exist, so the map is updated when modules move."""

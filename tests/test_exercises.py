@@ -24,6 +24,7 @@ import io
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +33,10 @@ from hypothesis import given, strategies as st
 
 import kalab
 from kalab import exercises
-from kalab.exercises import NEVER, STATUSES, Check, check_death, check_mechanism, check_number
+from kalab.exercises import CHECKS, NEVER, STATUSES, Check, check_death, check_mechanism, check_number, exercise_call, status_of
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-CHECKS = ("check_death", "check_mechanism", "check_number")
 
 CRASH = {"client": {"socket": {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 5}},
          "server": {}, "faults": [{"kind": "host_crash", "side": "server", "at_s": 0}]}
@@ -44,18 +44,6 @@ IDLE = {"client": {}, "server": {}, "until_s": 100}
 
 
 # ---------------------------------------------------------------- the exercises, found in the notebooks
-
-def exercise_call(src: str) -> ast.Call | None:
-    """The ``check_*(...)`` call an exercise cell ends with, if the cell assigns ``my_answer``."""
-    tree = ast.parse(src)
-    assigns = any(isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "my_answer" for t in n.targets)
-                  for n in tree.body)
-    last = tree.body[-1] if tree.body else None
-    if (assigns and isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
-            and isinstance(last.value.func, ast.Name) and last.value.func.id in CHECKS):
-        return last.value
-    return None
-
 
 def variant(src: str, answer, reveal: bool = False) -> ast.Module:
     """The exercise cell with ``my_answer = answer`` and its check's result kept in ``__check__``."""
@@ -186,6 +174,8 @@ def test_the_right_answer_is_right(stem):
     for ex in exercises_of(stem):
         assert ex.right.status == "right" and ex.right, f"{stem} exercise {ex.number}: {ex.right.text}"
         assert ex.right.text.startswith("Right:")
+        for c in (ex.unanswered, ex.invalid, ex.wrong, ex.right, ex.revealed):
+            assert status_of(c.text) == c.status, c.text         # what grade_exercises.py reads back
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -304,3 +294,35 @@ def test_any_answer_gets_a_check_never_an_exception(answer):
         assert bool(c) == (c.status == "right")
         if c.status != "right":
             assert "Hint: h." in c.text
+
+
+# ---------------------------------------------------------------- grading a class's notebooks
+
+GRADER = ROOT / "scripts" / "grade_exercises.py"
+
+
+def test_the_grader_finds_every_exercise_of_the_executed_notebooks_unanswered(executed):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from grade_exercises import grade
+    for stem, (nb, _) in executed.items():
+        rows = grade(nb)
+        assert [(r["status"], r["revealed"]) for r in rows] == [("unanswered", False)] * len(exercises_of(stem)), rows
+
+
+def test_the_grader_runs_a_students_notebook_and_reads_right_wrong_and_unanswered(tmp_path):
+    """A copy of notebook 00 with the right answer, run in a kernel; a file that is no notebook: exit 2."""
+    import subprocess
+    nb = json.loads((ROOT / "notebooks" / "00-start-here.ipynb").read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and exercise_call("".join(cell["source"])):
+            cell["source"] = "".join(cell["source"]).replace("my_answer = None", "my_answer = 15")
+    (tmp_path / "alice-00.ipynb").write_text(json.dumps(nb))
+    proc = subprocess.run([sys.executable, str(GRADER), "--execute", "--json", str(tmp_path / "alice-00.ipynb")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout)[str(tmp_path / "alice-00.ipynb")]
+    assert rows == [{"exercise": 1, "answer": "my_answer = 15", "status": "right", "revealed": False}]
+    (tmp_path / "bad.ipynb").write_text("{not json")
+    proc = subprocess.run([sys.executable, str(GRADER), str(tmp_path / "bad.ipynb")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -48,6 +48,24 @@ def test_the_site_has_an_index_and_a_page_per_notebook_and_plotly_once(site, exe
             assert "plotly.js v" not in html, "plotly.js must not be inlined into a page"
 
 
+def test_the_docs_the_notebooks_link_to_are_pages_of_the_site(site, executed):
+    """The glossary and the docs are pages of the site: every link a notebook page (or the index) makes into
+    docs/ lands on a file there and on a heading of it, as the same link does on GitHub."""
+    import html as _html
+    pages = sorted(site.glob("*.html"))
+    checked = 0
+    for page in pages:
+        for href in re.findall(r'href="(docs/[^"]+)"', page.read_text()):
+            target, _, anchor = _html.unescape(href).partition("#")
+            assert (site / target).exists(), (page.name, href)
+            if anchor:
+                assert f'id="{anchor}"' in (site / target).read_text(), (page.name, href)
+            checked += 1
+    assert checked > 20
+    assert (site / "docs" / "glossary.html").exists() and (site / "docs" / "teaching.html").exists()
+    assert "../docs/" not in "".join(p.read_text() for p in pages if p.stem != "index"), "a link left unrewritten"
+
+
 def test_make_site_without_a_repository_is_refused_in_one_line(tmp_path):
     """The Binder links need the published address: with no remote and no --repo, one line says how."""
     import shutil

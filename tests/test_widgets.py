@@ -49,6 +49,7 @@ def test_the_scenarios_own_keys_are_labelled_in_words_never_as_a_key_path():
     assert control("server.app.version", options=("9.2", "10.0")).label == "server version"
     assert control("path.rtt_ms").label == "round-trip time [ms]"
     assert control("until_s").label == "run until [s]"
+    assert control("server.app.options.ClientAliveCountMax").label == "ClientAliveCountMax"
 
 
 def test_no_notebook_slider_is_labelled_with_a_key_path():
