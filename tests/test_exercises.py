@@ -3,9 +3,9 @@
 Every code cell of every notebook that assigns ``my_answer`` and ends with a ``check_*`` call is an
 exercise; they are found in the notebooks themselves, so a new exercise or notebook is covered without
 touching this file.  Each notebook's code runs in-process, top to bottom, in its own folder (the
-notebooks have no ``def``s and run in a few seconds); at each exercise the cell runs again with
-``my_answer`` set to nothing, an invalid answer, a wrong answer and the right one, and with
-``reveal=True``:
+notebooks have no ``def``s and run in a few seconds); each exercise cell runs as written (it must ship with
+``my_answer = None``), then its check is called again with an invalid answer, a wrong answer, the right one,
+and nothing with ``reveal=True``:
 
 * no answer: "Not answered yet." with a hint, never "Right", never the model's answer, and false;
 * an invalid or wrong answer: the hint, not the answer, and false;
@@ -44,19 +44,6 @@ IDLE = {"client": {}, "server": {}, "until_s": 100}
 
 
 # ---------------------------------------------------------------- the exercises, found in the notebooks
-
-def variant(src: str, answer, reveal: bool = False) -> ast.Module:
-    """The exercise cell with ``my_answer = answer`` and its check's result kept in ``__check__``."""
-    tree = ast.parse(src)
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "my_answer" for t in node.targets):
-            node.value = ast.Constant(answer)
-    call = tree.body[-1].value
-    if reveal:
-        call.keywords.append(ast.keyword("reveal", ast.Constant(True)))
-    tree.body[-1] = ast.Assign([ast.Name("__check__", ast.Store())], call)
-    return ast.fix_missing_locations(tree)
-
 
 @dataclass
 class Exercise:
@@ -102,12 +89,21 @@ def run_exercises(path: Path) -> list[Exercise]:
                     exec(compile(src, path.name, "exec"), ns)
                     continue
                 kind = call.func.id
+                first = call.args[0] if call.args else None
+                assert isinstance(first, ast.Name) and first.id == "my_answer", f"{path.name}: check_*(my_answer, ...)"
                 hint = next((ast.literal_eval(k.value) for k in call.keywords if k.arg == "hint"), "")
+                # The cell as written (my_answer = None), then its check's other arguments evaluated once (notebook
+                # 10's model answer takes seconds), and the check called again with each answer.
+                exec(compile(src, path.name, "exec"), ns)
+                rest = ast.fix_missing_locations(ast.Expression(ast.Tuple(call.args[1:], ast.Load())))
+                args = eval(compile(rest, path.name, "eval"), ns)
+                kwargs = {k.arg: eval(compile(ast.Expression(k.value), path.name, "eval"), ns) for k in call.keywords}
+                check = ns[kind]
 
                 def run(answer, reveal=False):
-                    exec(compile(variant(src, answer, reveal), path.name, "exec"), ns)
-                    return ns.pop("__check__")
-                unanswered = run(None)
+                    return check(answer, *args, **kwargs, **({"reveal": True} if reveal else {}))
+                unanswered = run(ns["my_answer"])
+                assert ns["my_answer"] is None, f"{path.name}: an exercise ships without an answer (my_answer = None)"
                 wrong_answer = wrong_for(kind, unanswered.answer)
                 found.append(Exercise(path.stem, len(found) + 1, kind, hint, unanswered,
                                       run("no.such answer"), run(wrong_answer), wrong_answer,
