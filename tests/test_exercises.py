@@ -211,6 +211,10 @@ BY_HAND = {
     "09-what-if": [next(i for i in range(10, 301, 10) if 10 + 2 * i > 301)],
     # retransmissions at about 0.25 x 2^k s after the send; the last within 60 s
     "10-what-should-i-set": [int(max(0.252 * 2 ** k for k in range(12) if 0.252 * 2 ** k < 60))],
+    # TMOUT off, logind off, the session has a channel: ChannelTimeout, which alive messages do not reset
+    "11-who-else-hangs-up": ["sshd.channel_timeout"],
+    # a timer of 16.1-129 s fires up to 2.048 s late (HZ 250); its latest firing must come by 120 - 1 s
+    "12-not-a-stopwatch": [int(120 - 1 - 2.048)],
 }
 
 

@@ -38,10 +38,10 @@ def test_each_notebook_ends_with_a_summary_and_further_reading(path):
     assert "## Summary" in last and "## Further reading" in last and last.index("## Summary") < last.index(
         "## Further reading"), f"{path.name}: end with '## Summary' (rules, with numbers) then '## Further reading'"
     summary, reading = last.split("## Further reading")
-    rules = [r for r in re.split(r"\n(?=\* )", summary.split("## Summary")[1].strip()) if r.startswith("* ")]
+    rules = [r for r in re.split(r"\n(?=[*-] )", summary.split("## Summary")[1].strip()) if r.startswith(("* ", "- "))]
     assert len(rules) >= 2, "the rules taught, one bullet each"
     assert sum(bool(re.search(r"\d", r)) for r in rules) >= len(rules) - 1, f"{path.name}: give each rule its numbers"
-    sources = [r for r in re.split(r"\n(?=\* )", reading.strip()) if r.startswith("* ")]
+    sources = [r for r in re.split(r"\n(?=[*-] )", reading.strip()) if r.startswith(("* ", "- "))]
     assert len(sources) >= 2 and any("https://" in s for s in sources), "primary sources, with their addresses"
 
 
