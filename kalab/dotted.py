@@ -31,10 +31,29 @@ def with_value(source: Mapping, key: str, value: Any) -> dict:
     >>> with_value({"client": {}, "server": {}}, "client.socket.TCP_KEEPIDLE", 60)["client"]
     {'socket': {'TCP_KEEPIDLE': 60}}
     """
+    return with_values(source, ((key, value),))
+
+
+def with_values(source: Mapping, items) -> dict:
+    """A copy of a scenario dict with several dotted keys set (``items``: (key, value) pairs, in
+    order), copied once: what ``with_value`` one key after the other gives.
+
+    >>> with_values({"client": {}, "server": {}}, [("client.hz", 1000), ("until_s", 60)])["until_s"]
+    60
+    """
+    items = list(items)
     try:
         out = copy.deepcopy(dict(source))
     except RecursionError:
-        raise ScenarioError(key, "the scenario is nested too deeply to copy", allowed="at most 32 levels") from None
+        raise ScenarioError(items[0][0] if items else "", "the scenario is nested too deeply to copy",
+                            allowed="at most 32 levels") from None
+    for key, value in items:
+        _set(out, key, value)
+    return out
+
+
+def _set(out: dict, key: str, value: Any) -> None:
+    """Set one dotted key of ``out`` in place (objects on the way created)."""
     node: Any = out
     parts = split_key(key)
     for i, p in enumerate(parts[:-1]):
@@ -57,7 +76,6 @@ def with_value(source: Mapping, key: str, value: Any) -> dict:
             raise ScenarioError(key, f"{'.'.join(map(str, parts[:-1]))} is {show(node)}, not an object, so it has "
                                      f"no key {show(last)}")
         node[last] = value
-    return out
 
 
-__all__ = ["split_key", "with_value"]
+__all__ = ["split_key", "with_value", "with_values"]

@@ -34,6 +34,7 @@ import numpy as np
 from . import native
 from .errors import ScenarioError, show
 from .families import BY_CODES, FATE_CODES, family_for
+from .dotted import with_values
 from .scenario import load, split_key, with_value
 from .simulate import simulate
 
@@ -306,10 +307,8 @@ def _values_to_check(key: str, vals: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- the sweep
 
 def _simulate_point(base: Mapping, axes: Iterable[Axis], idx: tuple[int, ...]) -> dict:
-    sc = base
-    for ax, i in zip(axes, idx):
-        v = ax.values[i]
-        sc = with_value(sc, ax.key, v.item() if hasattr(v, "item") else v)
+    sc = with_values(base, ((ax.key, v.item() if hasattr(v, "item") else v)
+                            for ax, v in ((ax, ax.values[i]) for ax, i in zip(axes, idx))))
     r = simulate(sc)
     return {side: r.side(side) for side in SIDES}
 
@@ -486,7 +485,7 @@ def _compute_block(base: Mapping, sc, family, ax: tuple[Axis, ...], dest: dict |
                 for j, a in enumerate(ax)}
         with np.errstate(invalid="ignore"):        # inf - inf where a side never acts
             ok, res = family.block(base, cols, sc, dest)
-        ok = np.broadcast_to(ok, shape)
+        all_ok = bool(np.all(ok))                  # (before broadcasting: ``ok`` has a few values, often)
         if dest is None:
             # Own, writable arrays (a family's fields may be broadcast views, or share memory).
             out = {side: {f: np.array(np.broadcast_to(res[side][f], shape), dtype=dt) for f, dt in FIELDS.items()}
@@ -497,7 +496,7 @@ def _compute_block(base: Mapping, sc, family, ax: tuple[Axis, ...], dest: dict |
                 for f in FIELDS:
                     if res[side][f] is not dest[side][f]:
                         np.copyto(dest[side][f], res[side][f])
-        todo = () if ok.all() else (tuple(map(int, i)) for i in np.argwhere(~ok))
+        todo = () if all_ok else (tuple(map(int, i)) for i in np.argwhere(~np.broadcast_to(ok, shape)))
     else:
         out = dest if dest is not None else {side: {f: np.empty(shape, dtype=dt) for f, dt in FIELDS.items()}
                                              for side in SIDES}

@@ -109,35 +109,61 @@ def windows_apart(t1, latest1, t2, latest2):
 
 
 def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | None = None, sensitive=None) -> dict:
-    """One side's four fields from ``dies`` (full-block mask) and the death's time, lateness and
-    cause (any broadcastable shape).  Arithmetic instead of ``np.where`` where it saves a pass over
-    the block: NaN comes in as ``at + (0 or NaN)``, codes as ``mask * code``.  With ``dest`` (the
-    block's slices of the result arrays) the fields are written there directly.
+    """One side's fields from ``dies`` (full-block mask) and the death's time, lateness and cause
+    (any broadcastable shape), and ``sensitive`` (timing_sensitive; False if not given).  With ``dest`` (the block's slices of the result arrays) the
+    fields are written there directly.
+
+    Few passes over the block, each over contiguous arrays where it can be (a ufunc with a broadcast
+    operand runs its inner loop over the last axis only, often a few values; a copy does not): the
+    death's time and lateness are *copied* into the result, NaN comes in as ``+ -(0/dies)`` (-0 where
+    the side dies, NaN elsewhere; ``np.where`` costs more than both passes), the latest time as
+    ``late + at_s`` (the same sum as ``at + late``, and NaN where ``at_s`` is), codes as ``mask * code``.
     """
-    dies = np.broadcast_to(dies, shape) if shape is not None else dies
+    dies = np.broadcast_to(dies, shape) if shape is not None else np.asarray(dies)
+    full = np.broadcast_shapes(dies.shape, np.shape(at), np.shape(late), np.shape(by))
+    dies = np.broadcast_to(dies, full)
     dest = dest or {}
-    z = np.where(dies, 0.0, np.nan)
     d8 = dies.view(np.uint8)
-    at = np.asarray(at, dtype=float)
-    out = {"at_s": np.add(at, z, out=dest.get("at_s")),
-           "latest_s": np.add(at + late, z, out=dest.get("latest_s")),
-           "by": np.multiply(d8, np.asarray(by, dtype=np.uint8), out=dest.get("by"))}
-    if half_open is None:
-        fate = d8
+    at_s, latest = dest.get("at_s"), dest.get("latest_s")
+    at_s = np.empty(full) if at_s is None else at_s
+    latest = np.empty(full) if latest is None else latest
+    np.copyto(at_s, at)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.divide(0.0, d8, out=latest)                      # (latest_s holds 0/NaN for a moment: no temporary)
+    # 0/0 is the processor's default NaN, whose sign bit is set on x86: negated, it is np.nan's bits,
+    # the NaN a simulated point holds (and -0.0 where the side dies adds nothing to ``at``).
+    np.negative(latest, out=latest)
+    np.add(at_s, latest, out=at_s)
+    np.copyto(latest, late)
+    np.add(latest, at_s, out=latest)
+    by8 = dest.get("by")
+    by8 = np.empty(full, dtype=np.uint8) if by8 is None else by8
+    if np.ndim(by) == 0:
+        np.multiply(d8, np.uint8(by), out=by8)
     else:
-        fate = d8 + HALF_OPEN * (np.broadcast_to(half_open, dies.shape) & ~dies).view(np.uint8)
-    if "fate" in dest:
-        np.copyto(dest["fate"], fate)
-        fate = dest["fate"]
-    out["fate"] = fate
+        np.copyto(by8, by, casting="unsafe")
+        np.multiply(by8, d8, out=by8)
+    fate = dest.get("fate")
+    fate = np.empty(full, dtype=np.uint8) if fate is None else fate
+    np.copyto(fate, d8)
+    if half_open is not None:
+        fate += HALF_OPEN * (np.broadcast_to(half_open, full) & ~dies).view(np.uint8)
     # timing_sensitive: what the family knows (``sensitive``); a family leaves to the simulator every
     # point where it cannot tell, so elsewhere it is False.
-    ts = np.broadcast_to(np.asarray(False if sensitive is None else sensitive, dtype=bool), dies.shape)
-    if "timing_sensitive" in dest:
-        np.copyto(dest["timing_sensitive"], ts)
-        ts = dest["timing_sensitive"]
-    out["timing_sensitive"] = ts
-    return out
+    ts = dest.get("timing_sensitive")
+    ts = np.empty(full, dtype=bool) if ts is None else ts
+    np.copyto(ts, False if sensitive is None else sensitive)
+    return {"at_s": at_s, "latest_s": latest, "by": by8, "fate": fate, "timing_sensitive": ts}
+
+
+def where_also(mask, cond):
+    """``mask & cond``, without the pass over the block when ``cond`` (often of a few values: the run
+    is long enough everywhere) holds everywhere.
+
+    >>> where_also(np.array([True, False]), np.array(True))
+    array([ True, False])
+    """
+    return mask if np.all(cond) else mask & cond
 
 
 def finish(c_at, c_late, c_by, s_at, s_late, s_by, until, dest: dict | None = None, sensitive=None) -> dict:

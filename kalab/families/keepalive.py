@@ -17,7 +17,8 @@ from ..mechanisms import tcp_retransmit as rt
 from ..scenario import Scenario
 from ..units import ceil_ticks
 from .grid import (FAULT_AXES, Family, by_code, clear_of, host_fault_death, keepalive_settings, linux_established,
-                   lost_peer_fault, one_way_s, outage, reset_arrives, run_until_s, side_fields, windows_apart)
+                   lost_peer_fault, one_way_s, outage, reset_arrives, run_until_s, side_fields, where_also,
+                   windows_apart)
 
 KEEPALIVE_AXES = {"client.socket.TCP_KEEPIDLE", "client.socket.TCP_KEEPINTVL", "client.socket.TCP_KEEPCNT",
                   "client.socket.TCP_USER_TIMEOUT", "client.sysctl.net.ipv4.tcp_keepalive_time",
@@ -124,7 +125,7 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
         steady = steady & clear_of(last_probe, last_probe_latest, back) & clear_of(death, death + late, back) \
             & clear_of(death + h, death + h + late, until)
     shape = np.broadcast_shapes(np.shape(dies), np.shape(c_at), np.shape(until), np.shape(back), np.shape(a))
-    dies = np.broadcast_to(dies & (c_at <= until), shape)
+    dies = np.broadcast_to(where_also(dies, c_at <= until), shape)
     eligible = eligible & steady & clear_of(c_at, c_at + c_late, until)
     if f.kind in ("host_crash", "host_reboot"):
         in_run = a <= until
@@ -133,7 +134,7 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
                "server": side_fields(in_run, s_at, s_late, s_by, shape=shape, dest=dest and dest["server"])}
     else:
         # The client's RST reaches the server if the link is back when it is sent.
-        rst_arrives = dies & (death >= back) & ((death + h) <= until)
+        rst_arrives = where_also(dies & (death >= back), (death + h) <= until)
         out = {"client": side_fields(dies, c_at, c_late, c_by, dest=dest and dest["client"]),
                "server": side_fields(rst_arrives, death + h, late, by_code("tcp.reset_received"), dies,
                                      dest=dest and dest["server"])}

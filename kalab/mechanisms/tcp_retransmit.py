@@ -94,6 +94,13 @@ def tcp_model_timeout_s(boundary, rto_base_s: float = TCP_RTO_MIN_S,
     base = ceil_ticks(rto_base_s, hz)
     rmax = ceil_ticks(rto_max_s, hz)
     thresh = int(math.floor(math.log2(rmax / base)))
+    if isinstance(boundary, (int, np.integer)) and 0 <= boundary < 2**31:
+        # One number (the event path, at every RTO firing): Python's integers, not numpy's scalar
+        # machinery -- the same integers, divided once, so the same float.
+        b = int(boundary)
+        if b <= thresh:
+            return ((2 << b) - 1) * base / hz
+        return (((2 << thresh) - 1) * base + (b - thresh) * rmax) / hz
     b = np.asarray(boundary, dtype=np.int64)
     lin = ((2 << np.minimum(b, thresh)) - 1) * base
     out = np.where(b <= thresh, lin, ((2 << thresh) - 1) * base + (b - thresh) * rmax) / hz
