@@ -418,7 +418,8 @@ BLOCKS_PER_WORKER = 8
 MIN_BLOCK_POINTS = 1
 #: A Zarr store's sweep without an executor is cut into about this many blocks (what a restart resumes from).
 STORE_BLOCKS = 64
-#: Results of blocks submitted to an executor and not yet written: at most this many bytes.
+#: Results of blocks submitted to an executor and not yet written: at most this many bytes, beyond one
+#: block per worker (and one).
 MAX_INFLIGHT_BYTES = 1 << 28
 
 
@@ -707,7 +708,8 @@ def _run_on_executor(executor, workers: int, base: Mapping, ax: list[Axis], todo
     and raises its error."""
     token = uuid.uuid4().hex
     block_bytes = max(1, math.prod(bshape) * BYTES_PER_POINT)
-    most = max(2, min(4 * workers, MAX_INFLIGHT_BYTES // block_bytes))
+    # Every worker busy, with one more block queued each while memory allows (the results held here).
+    most = max(workers + 1, min(2 * workers, MAX_INFLIGHT_BYTES // block_bytes))
     pending: dict = {}
     todo = iter(todo)
     more = True

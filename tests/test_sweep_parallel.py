@@ -15,6 +15,7 @@ on a user's machine and fail under ``CI=true``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -316,3 +317,48 @@ def test_to_xarray_without_xarray_says_which_extra(monkeypatch, serial):
     monkeypatch.setitem(sys.modules, "zarr", None)
     with pytest.raises(ImportError, match=r"kalab\[sweep\]"):
         kalab.sweep(*MIXED, out="/nonexistent-kalab-dir/x.zarr")
+
+
+# ---------------------------------------------------------------- the keepalive family's passes
+
+def test_a_familys_nan_is_the_nan_of_a_simulated_point():
+    """side_fields makes NaN as -(0/dies) (no np.where): the same bits as np.nan, which a simulated
+    point writes -- results compare byte for byte whichever way a point was computed."""
+    res = sweep({"client": {"socket": {"SO_KEEPALIVE": 1}}, "server": {},
+                 "faults": [{"kind": "link_down", "at_s": 1, "for_s": 60}], "until_s": 100_000},
+                {"client.socket.TCP_KEEPIDLE": [1, 30, 100], "faults.0.for_s": [5, 50, 5000]})
+    assert res.stats["family"] == "keepalive" and res.stats["simulated"] == 0
+    nan_bits = np.array([np.nan]).view(np.uint64)[0]
+    for side in SIDES:
+        for f in ("at_s", "latest_s"):
+            a = res[side][f]
+            assert np.isnan(a).any()
+            assert (a.view(np.uint64)[np.isnan(a)] == nan_bits).all(), (side, f)
+
+
+@pytest.mark.parametrize("fault,most", [({"kind": "link_down", "at_s": 1, "for_s": 60}, 16),
+                                        ({"kind": "host_crash", "side": "server", "at_s": 1}, 7),
+                                        ({"kind": "host_reboot", "side": "server", "at_s": 1, "down_s": 60}, 17)])
+def test_the_keepalive_family_writes_into_the_result_with_few_temporaries(fault, most):
+    """A deterministic count instead of a timing: the peak of what a whole-grid block allocates besides
+    the result it writes into, in bytes per point (before issue 18: 29.5, 6.8 and 30.8; now 14.3, 6.3
+    and 15.5 -- a temporary float array per side, np.where's, is gone)."""
+    import tracemalloc
+    from kalab.families import KEEPALIVE
+    from kalab.scenario import load
+    axes = {"client.socket.TCP_KEEPIDLE": np.arange(1, 51), "client.socket.TCP_KEEPINTVL": np.arange(1, 51),
+            "client.socket.TCP_KEEPCNT": np.arange(1, 11), "path.rtt_ms": np.linspace(0.1, 50, 8)}
+    base = {"client": {"socket": {"SO_KEEPALIVE": 1}}, "server": {}, "faults": [fault], "until_s": 1e6}
+    sc, shape = load(base), tuple(len(v) for v in axes.values())
+    cols = {k: v.reshape([-1 if i == j else 1 for i in range(4)]) for j, (k, v) in enumerate(axes.items())}
+    dest = {s: {f: np.empty(shape, dt) for f, dt in FIELDS.items()} for s in SIDES}
+    with np.errstate(invalid="ignore"):
+        KEEPALIVE.block(base, cols, sc, dest)
+        tracemalloc.start()
+        try:
+            ok, out = KEEPALIVE.block(base, cols, sc, dest)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert all(out[s][f] is dest[s][f] for s in SIDES for f in FIELDS)      # written in place
+    assert peak / math.prod(shape) <= most
