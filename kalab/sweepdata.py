@@ -48,6 +48,7 @@ DESCRIPTIONS = {
     "latest_s": "the latest the real system may act [s]: timer-wheel and poll slack (NaN: no death)",
     "by": "the mechanism that ended the side (kalab.BY); code 0: none",
     "fate": "alive, died, half_open or none",
+    "timing_sensitive": "whether the outcome changes when the timers fire at the latest they may (kalab.timing)",
 }
 
 
