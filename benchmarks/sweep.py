@@ -8,9 +8,12 @@ interleaved with the sweep's, so both see the same machine); a grid of simulated
 faster on 2 processes than on one (issue 18).  The machine is shared: the load average is printed
 with the figures.  ``--memory``: a 10^8-point grid written to disk (``sweep(out=...)``), peak
 memory (target 1 GiB); and the fallback's allocation peak at two numbers of simulated points (it
-streams: no growth).  ``--parallel``: only the executor figures.
+streams: no growth).  ``--parallel``: only the executor figures; ``--floor``: only the keepalive
+family against its floor (its closed form, block by block as sweep() cuts the grid, into warm result
+arrays; the points it leaves to the simulator are counted, not simulated).
 
     python benchmarks/sweep.py
+    python benchmarks/sweep.py --floor
     python benchmarks/sweep.py --parallel
     python benchmarks/sweep.py --memory
 """
@@ -96,45 +99,73 @@ def load_average() -> str:
 
 
 def keepalive_vs_floor(label: str, base: dict, axes: dict) -> None:
-    """The family's vectorized time against the floor on the same grid: both warm, best of ROUNDS,
-    interleaved."""
+    """The family's closed form against the floor on the same grid: the family's blocks as sweep() cuts
+    them (``block_shape``), written into warm result arrays, and the floor, both warm, best of ROUNDS,
+    interleaved.  The points the family leaves to the simulator (timing corners, races) are counted,
+    not simulated: that is the fallback's figure, below."""
+    from kalab.families import family_for
+    from kalab.scenario import load
+
+    ks = sys.modules["kalab.sweep"]
     g = np.meshgrid(*[np.asarray(v, dtype=float) for v in axes.values()], indexing="ij")
     idle, intvl, cnt, last = (x.ravel() for x in g)
     pts = idle.size
+    sc = load(base)
+    fam = family_for(sc, set(axes))
+    assert fam is not None and fam.name == "keepalive", fam
+    shape = tuple(len(v) for v in axes.values())
+    data = {side: {f: np.empty(shape, dt) for f, dt in ks.FIELDS.items()} for side in ks.SIDES}
+    work = []
+    for _, sl in ks.blocks(shape, ks.block_shape(shape, ks.CHUNK_POINTS)):
+        cols = {k: np.asarray(v)[s].reshape([-1 if i == j else 1 for i in range(len(shape))])
+                for j, ((k, v), s) in enumerate(zip(axes.items(), sl))}
+        work.append((cols, {side: {f: data[side][f][sl] for f in ks.FIELDS} for side in ks.SIDES}, sl))
+
+    def family() -> int:
+        left = 0
+        with np.errstate(invalid="ignore"):
+            for cols, dest, sl in work:
+                ok, res = fam.block(base, cols, sc, dest)
+                for side in ks.SIDES:
+                    for f in ks.FIELDS:
+                        if res[side][f] is not dest[side][f]:
+                            np.copyto(dest[side][f], res[side][f])
+                if not np.all(ok):
+                    left += int(np.count_nonzero(~np.broadcast_to(ok, tuple(s.stop - s.start for s in sl))))
+        return left
 
     def floor():
         return (1 + last) > idle + intvl * (cnt - 1)
 
-    floor()
-    res = sweep(base, axes)                                    # both warm
-    sweeps, vecs, floors = [], [], []
+    left = family()
+    floor()                                                     # both warm
+    fams, floors = [], []
     for _ in range(ROUNDS):
         t = time.perf_counter()
-        res = sweep(base, axes)
-        sweeps.append(time.perf_counter() - t)
-        vecs.append(res.stats["vectorized_s"])
+        family()
+        fams.append(time.perf_counter() - t)
         t = time.perf_counter()
         floor()
         floors.append(time.perf_counter() - t)
-    t_sweep, t_vec, t_floor = min(sweeps), min(vecs), min(floors)
-    st = res.stats
-    print(f"{label}: {pts:,} points ({st['vectorized']:,} vectorized, {st['simulated']:,} simulated); "
-          f"vectorized {t_vec * 1e3:.1f} ms = {pts / t_vec:,.0f} points/s, whole call {t_sweep * 1e3:.1f} ms; "
-          f"floor {t_floor * 1e3:.2f} ms; vectorized / floor = {t_vec / t_floor:.2f}x "
-          f"(whole call / floor = {t_sweep / t_floor:.2f}x)")
+    t_fam, t_floor = min(fams), min(floors)
+    print(f"{label}: {pts:,} points, {left:,} left to the simulator; closed form {t_fam * 1e3:.1f} ms = "
+          f"{pts / t_fam:,.0f} points/s; floor {t_floor * 1e3:.2f} ms; closed form / floor = {t_fam / t_floor:.2f}x")
 
 
-def main() -> None:
-    print(load_average())
-    pts = int(np.prod([len(v) for v in AXES.values()]))
-    # Interleaved, best of ROUNDS each: the sweep and its floor see the same machine (shared, noisy).
+def floors() -> None:
+    """The keepalive family against the floor on four grids (interleaved, best of ROUNDS each: the family
+    and its floor see the same machine, shared and noisy)."""
     keepalive_vs_floor("keepalive, outage 1-3600 s (100 values)", BASE, AXES)
     keepalive_vs_floor("keepalive, issue-18 grid (outage 5-500 s)", BASE, ISSUE18_AXES)
     for kind in ({"kind": "host_crash", "side": "server", "at_s": 1},
                  {"kind": "host_reboot", "side": "server", "at_s": 1, "down_s": 60}):
         keepalive_vs_floor(f"keepalive, server {kind['kind'][5:]}, rtt axis", dict(BASE, faults=[kind]),
                            HOST_FAULT_AXES)
-    assert pts == 10**6
+
+
+def main() -> None:
+    print(load_average())
+    floors()
     for name, (base, axes) in FAMILY_GRIDS.items():
         t, r = best(lambda: sweep(base, axes), 2)
         st = r.stats
@@ -210,6 +241,10 @@ def parallel() -> None:
 
 if __name__ == "__main__" and "--parallel" in sys.argv:
     parallel()
+elif __name__ == "__main__" and "--floor" in sys.argv:
+    print(load_average())
+    floors()
+    print(load_average())
 elif __name__ == "__main__" and "--memory" not in sys.argv:
     main()
 

@@ -26,6 +26,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import kalab
 from kalab import ScenarioError, sweep
@@ -364,3 +366,44 @@ def test_the_keepalive_family_writes_into_the_result_with_few_temporaries(fault,
             tracemalloc.stop()
     assert all(out[s][f] is dest[s][f] for s in SIDES for f in FIELDS)      # written in place
     assert peak / math.prod(shape) <= most
+
+
+# ---------------------------------------------------------------- blocks
+
+@given(shape=st.lists(st.integers(1, 12), min_size=1, max_size=4).map(tuple), points=st.integers(1, 3000))
+def test_blocks_tile_the_grid_once_each_a_contiguous_run(shape, points):
+    """Every point of the grid is in exactly one block, a block has at most ``points`` points (at least
+    one), and each block is one run of the flat grid in C order (what .npy slabs and Zarr chunks need)."""
+    ks = sys.modules["kalab.sweep"]
+    b = ks.block_shape(shape, points)
+    assert all(1 <= x <= n for x, n in zip(b, shape)) and math.prod(b) <= max(points, 1)
+    seen = np.zeros(shape, dtype=np.int64)
+    flat = np.arange(math.prod(shape)).reshape(shape)
+    n = 0
+    for i, sl in ks.blocks(shape, b):
+        assert i == n
+        n += 1
+        seen[sl] += 1
+        run = flat[sl].ravel()
+        assert (np.diff(run) == 1).all()
+    assert (seen == 1).all() and n == ks.n_blocks(shape, b)
+
+
+@pytest.mark.parametrize("shape,pivot", [((6, 5, 4, 3), (1, 1, 1, 3)), ((6, 5, 4, 3), (1, 5, 1, 3)),
+                                         ((6, 5, 4, 3), (6, 1, 1, 1)), ((3, 70, 40), (1, 1, 40))])
+def test_versus_gives_the_masks_of_a_plain_comparison(shape, pivot):
+    """kalab.families.grid.versus computes masks against a pivot in the pivot's layout: the same booleans."""
+    from kalab.families.grid import clear_of, versus
+    rng = np.random.default_rng(7)
+    t = rng.integers(0, 50, size=shape[:-1] + (1,) if pivot[-1] > 1 else shape).astype(float)
+    late = t + rng.integers(0, 3, size=t.shape)
+    back = rng.integers(0, 50, size=pivot).astype(float)
+
+    def fn(x, xl, b):
+        return x < b, clear_of(x, xl, b)
+
+    got = versus(fn, t, late, back)
+    want = fn(t, late, back)
+    for g, w in zip(got, want):
+        assert g.shape == np.broadcast_shapes(t.shape, back.shape) and g.flags.c_contiguous
+        assert (g == np.broadcast_to(w, g.shape)).all()

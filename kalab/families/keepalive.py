@@ -17,8 +17,8 @@ from ..mechanisms import tcp_retransmit as rt
 from ..scenario import Scenario
 from ..units import ceil_ticks
 from .grid import (FAULT_AXES, Family, by_code, clear_of, host_fault_death, keepalive_settings, linux_established,
-                   lost_peer_fault, one_way_s, outage, reset_arrives, run_until_s, side_fields, where_also,
-                   windows_apart)
+                   lost_peer_fault, one_way_s, outage, reset_arrives, run_until_s, side_fields, versus,
+                   where_also, windows_apart)
 
 KEEPALIVE_AXES = {"client.socket.TCP_KEEPIDLE", "client.socket.TCP_KEEPINTVL", "client.socket.TCP_KEEPCNT",
                   "client.socket.TCP_USER_TIMEOUT", "client.sysctl.net.ipv4.tcp_keepalive_time",
@@ -120,10 +120,14 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
         c_at, c_late, c_by = death, late, by_rule
         dies = np.asarray(True)
     else:
-        dies = last_probe < back                               # every probe before the death went unanswered
+        # Every probe before the death went unanswered (dies); the RST goes out once the link is back
+        # (back_by_death); neither the last probe nor the death is within a timing window of the
+        # link's return (kalab.timing) -- all against ``back``, computed in its layout (versus).
+        dies, back_by_death, clear = versus(
+            lambda lp, lpl, d, dl, b: (lp < b, d >= b, clear_of(lp, lpl, b) & clear_of(d, dl, b)),
+            last_probe, last_probe_latest, death, death + late, back)
         c_at, c_late, c_by = death, late, by_rule
-        steady = steady & clear_of(last_probe, last_probe_latest, back) & clear_of(death, death + late, back) \
-            & clear_of(death + h, death + h + late, until)
+        steady = steady & clear & clear_of(death + h, death + h + late, until)
     shape = np.broadcast_shapes(np.shape(dies), np.shape(c_at), np.shape(until), np.shape(back), np.shape(a))
     dies = np.broadcast_to(where_also(dies, c_at <= until), shape)
     eligible = eligible & steady & clear_of(c_at, c_at + c_late, until)
@@ -134,7 +138,7 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
                "server": side_fields(in_run, s_at, s_late, s_by, shape=shape, dest=dest and dest["server"])}
     else:
         # The client's RST reaches the server if the link is back when it is sent.
-        rst_arrives = where_also(dies & (death >= back), (death + h) <= until)
+        rst_arrives = where_also(dies & back_by_death, (death + h) <= until)
         out = {"client": side_fields(dies, c_at, c_late, c_by, dest=dest and dest["client"]),
                "server": side_fields(rst_arrives, death + h, late, by_code("tcp.reset_received"), dies,
                                      dest=dest and dest["server"])}
