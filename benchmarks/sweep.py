@@ -3,8 +3,9 @@ fallback, and the fallback on several cores (processes, a Dask cluster).
 
 Targets: >= 10^7 points/s on one core (issue 5); the keepalive family within 4x of the floor on any
 of its grids (issue 18: the floor is a plain numpy expression over the same per-point arrays,
-``(1 + outage) > idle + intvl * (cnt - 1)``, warm -- run once first -- and the best of ROUNDS runs
-interleaved with the sweep's, so both see the same machine); a grid of simulated points >= 1.7x
+``(1 + outage) > idle + intvl * (cnt - 1)``, warm -- run once first, into arrays made once as the
+family writes into the result's; the allocating expression is printed beside it -- and the best of
+ROUNDS runs interleaved with the family's, so both see the same machine); a grid of simulated points >= 1.7x
 faster on 2 processes than on one (issue 18).  The machine is shared: the load average is printed
 with the figures.  ``--memory``: a 10^8-point grid written to disk (``sweep(out=...)``), peak
 memory (target 1 GiB); and the fallback's allocation peak at two numbers of simulated points (it
@@ -134,22 +135,34 @@ def keepalive_vs_floor(label: str, base: dict, axes: dict) -> None:
                     left += int(np.count_nonzero(~np.broadcast_to(ok, tuple(s.stop - s.start for s in sl))))
         return left
 
+    t1, t2, b = np.empty_like(idle), np.empty_like(idle), np.empty(idle.shape, dtype=bool)
+
     def floor():
+        """The floor at its warmest: into arrays made once, as the family writes into the result's
+        (an expression that allocates its temporaries pays their page faults on every call)."""
+        np.add(last, 1, out=t1)
+        np.subtract(cnt, 1, out=t2)
+        np.multiply(intvl, t2, out=t2)
+        np.add(idle, t2, out=t2)
+        return np.greater(t1, t2, out=b)
+
+    def floor_allocating():
         return (1 + last) > idle + intvl * (cnt - 1)
 
     left = family()
-    floor()                                                     # both warm
-    fams, floors = [], []
+    floor()                                                     # all warm
+    floor_allocating()
+    fams, floors, allocs = [], [], []
     for _ in range(ROUNDS):
-        t = time.perf_counter()
-        family()
-        fams.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        floor()
-        floors.append(time.perf_counter() - t)
-    t_fam, t_floor = min(fams), min(floors)
+        for fn, times in ((family, fams), (floor, floors), (floor_allocating, allocs)):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    t_fam, t_floor, t_alloc = min(fams), min(floors), min(allocs)
     print(f"{label}: {pts:,} points, {left:,} left to the simulator; closed form {t_fam * 1e3:.1f} ms = "
-          f"{pts / t_fam:,.0f} points/s; floor {t_floor * 1e3:.2f} ms; closed form / floor = {t_fam / t_floor:.2f}x")
+          f"{pts / t_fam:,.0f} points/s; floor {t_floor * 1e3:.2f} ms (allocating its temporaries: "
+          f"{t_alloc * 1e3:.2f} ms); closed form / floor = {t_fam / t_floor:.2f}x (/ allocating floor "
+          f"{t_fam / t_alloc:.2f}x)")
 
 
 def floors() -> None:
