@@ -197,6 +197,18 @@ def test_zarr_store_round_trips_through_xarray(serial, tmp_path):
         np.testing.assert_array_equal(res.select("server", f, keep), serial["mixed"].select("server", f, keep))
 
 
+def test_a_store_written_from_a_process_pool_and_resumed_serially(serial, pool, tmp_path):
+    """Workers compute, the caller writes: a pool's store is the serial answer, and a serial call on it
+    finds every block done (the store's block shape, not this call's, decides)."""
+    need("zarr")
+    path = tmp_path / "pool.zarr"
+    res = sweep(*MIXED, executor=pool, out=str(path), chunk_points=6)
+    assert_identical(serial["mixed"], res)
+    again = sweep(*MIXED, out=str(path))
+    assert again.stats["resumed_blocks"] == again.stats["blocks"] == res.stats["blocks"]
+    assert_identical(serial["mixed"], again)
+
+
 def test_zarr_store_refuses_another_sweep(tmp_path):
     need("zarr")
     path = tmp_path / "s.zarr"
