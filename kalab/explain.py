@@ -90,7 +90,7 @@ def verdict(result: Result, scenario: Scenario | Mapping | None = None) -> str:
     """
     r = result
     parts = []
-    told: list = []     # the races already told (the other side's clause says "by the same race")
+    told: list = []     # the races already told (the other side's clause then says "if that race is lost")
     fault = first_fault(r, scenario)
     for side in sorted(("client", "server"), key=lambda s: (r.side(s).at_s is None, r.side(s).at_s or 0)):
         res = r.side(side)
@@ -100,12 +100,8 @@ def verdict(result: Result, scenario: Scenario | Mapping | None = None) -> str:
                 when += f" ({format_duration(res.at_s - fault[0])} after the {fault[1].replace('_', ' ')})"
             what = f": {res.sees.rstrip('.')}" if res.sees else ""   # ssh's message ends in '.'; '; ' follows
             parts.append(f"the {side} dies at {when} by {res.by}{what}")
-        elif res.fate == "none":
-            parts.append(f"the {side} never sees the connection")
-        elif res.fate == "half_open":
-            parts.append(f"the {side} holds a half-open session until the end ({format_duration(r.until_s)})")
         else:
-            parts.append(f"the {side} is still alive at {format_duration(r.until_s)}")
+            parts.append(f"the {side} {outcome_words(res, r.until_s)}")
         clause = timing_clause(r, side)
         if clause:
             race = next(x for x in r.races if x.side == side)

@@ -15,7 +15,6 @@ import numpy as np
 from ..mechanisms import tcp_keepalive as ka
 from ..mechanisms import tcp_retransmit as rt
 from ..scenario import Scenario
-from ..units import ceil_ticks
 from .grid import (FAULT_AXES, Family, by_code, clear_of, host_fault_death, keepalive_settings, linux_established,
                    lost_peer_fault, one_way_s, outage, reset_arrives, run_until_s, side_fields, versus,
                    where_also, windows_apart)
@@ -48,7 +47,7 @@ def give_up_steady(idle, intvl, ut, j, hz: int):
     (:func:`~kalab.mechanisms.tcp_keepalive.linux_keepalive_firing_late_s`), so firing ``j - 1`` may
     already find the user timeout spent -- unless its window ends before UT (rounded up to jiffies).
     """
-    ut_s = ceil_ticks(np.asarray(ut, dtype=float), hz) / hz
+    ut_s = ka.user_timeout_jiffies_s(np.asarray(ut, dtype=float), hz)
     prev = ka.linux_keepalive_firing_s(idle, intvl, j - 1)
     prev_latest = prev + ka.linux_keepalive_firing_late_s(idle, intvl, j - 1, hz)
     return (ut_s <= 0) | (j < 2) | clear_of(prev, prev_latest, ut_s)

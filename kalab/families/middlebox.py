@@ -47,17 +47,25 @@ def _middlebox_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
     shape = np.broadcast_shapes(timeout.shape, idle.shape, intvl.shape, cnt.shape, ut.shape, until.shape,
                                 *(c.shape for c in cols.values()))
     d, late, by, j = keepalive_rule(idle, intvl, cnt, ut, hz)
-    expired = mbx.expired(idle, mbx.expires_at_s(0.0, timeout))     # the first probe, at keepidle
-    # After an answered probe at p the timer fires again at p + intvl and probes if the last ACK is
-    # older than keepidle, else at p + rtt + keepidle: the mapping idles at most the larger, from the ACK.
-    survives = np.maximum(intvl - h, idle + h) + 1 / hz < timeout - TIE_S
+
+    def first_expired(first):
+        """The first probe, at ``first``, meets an expired mapping (the expiry check runs first)."""
+        return mbx.expired(first, mbx.expires_at_s(0.0, timeout))
+
+    def kept_alive(first, gap):
+        """After an answered probe at p the timer fires again at p + intvl (``gap``) and probes if the
+        last ACK is older than keepidle, else at p + rtt + keepidle (``first``): the mapping idles at
+        most the larger, from the ACK; below the timeout, with a tick to spare, it survives for good."""
+        return np.maximum(gap - h, first + h) + 1 / hz < timeout - TIE_S
+
+    expired, survives = first_expired(idle), kept_alive(idle, intvl)
     # At the latest timing corner (kalab.timing) each of those timers fires one wheel granularity
     # late: the first probe at idle + slack, the gaps as long again.  The knife-edge: survives at
     # nominal timing, the first probe meets the expired mapping at the latest.
-    idle_slack, intvl_slack = timer_slack_s_array(idle, hz), timer_slack_s_array(intvl, hz)
+    idle_slack = timer_slack_s_array(idle, hz)
     first_late = idle + idle_slack
-    expired_late = mbx.expired(first_late, mbx.expires_at_s(0.0, timeout))
-    survives_late = np.maximum(intvl + intvl_slack - h, first_late + h) + 1 / hz < timeout - TIE_S
+    expired_late = first_expired(first_late)
+    survives_late = kept_alive(first_late, intvl + timer_slack_s_array(intvl, hz))
     if box.on_expiry == "rst":
         c_at, c_late, c_by = idle + h, idle_slack, by_code("middlebox.reset")
         expired = expired & (j >= 1)

@@ -85,8 +85,7 @@ def linux_keepalive_fire(*, elapsed_s: float, idle_s: float, intvl_s: float, pro
         return KeepaliveAction("rearm", idle_s)
     if elapsed_s + EPS_S >= idle_s:
         if user_timeout_s > 0:
-            ut = ceil_ticks(user_timeout_s, hz) / hz
-            if elapsed_s + EPS_S >= ut and probes_out > 0:
+            if elapsed_s + EPS_S >= user_timeout_jiffies_s(user_timeout_s, hz) and probes_out > 0:
                 return KeepaliveAction("die")
         elif probes_out >= probes:
             return KeepaliveAction("die")
@@ -139,6 +138,12 @@ def solaris_keepalive_fire(*, elapsed_s: float, idle_s: float, abort_s: float,
 # Closed forms (numpy-broadcasting), checked against the event simulator.
 # --------------------------------------------------------------------------
 
+def user_timeout_jiffies_s(user_timeout_s, hz: int = DEFAULT_HZ):
+    """``TCP_USER_TIMEOUT`` [s] as the keepalive timer compares it: rounded up to whole jiffies
+    (``msecs_to_jiffies``), in seconds.  A number or a numpy array."""
+    return ceil_ticks(user_timeout_s, hz) / hz
+
+
 def linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int = DEFAULT_HZ):
     """How many probe intervals after ``keepidle`` the Linux rule gives up (arrays broadcast).
 
@@ -149,7 +154,7 @@ def linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: i
     """
     idle = np.asarray(idle_s, dtype=float)
     intvl = np.asarray(intvl_s, dtype=float)
-    ut = ceil_ticks(np.asarray(user_timeout_s, dtype=float), hz) / hz
+    ut = user_timeout_jiffies_s(np.asarray(user_timeout_s, dtype=float), hz)
     with np.errstate(invalid="ignore", divide="ignore"):
         k_ut = np.maximum(1.0, np.ceil((ut - idle) / intvl - 1e-9))
     return np.where(ut > 0, k_ut, np.asarray(probes, dtype=float))
