@@ -81,14 +81,20 @@ def timer_slack_s(delay_s: float, hz: int) -> float:
     return granularity_s(ceil_ticks(delay_s, hz), hz)
 
 
-def timer_slack_s_array(delay_s, hz: int) -> np.ndarray:
-    """Vectorised :func:`timer_slack_s` over an array of delays [s]."""
-    ticks = ceil_ticks(np.asarray(delay_s, dtype=float), hz).astype(np.int64)
+@lru_cache(maxsize=8)
+def _wheel_levels(hz: int) -> tuple[np.ndarray, np.ndarray]:
+    """(``LVL_START(1..depth-1)`` [ticks], each level's granularity [s]) for :func:`timer_slack_s_array`."""
     depth = lvl_depth(hz)
-    level = np.full(ticks.shape, depth - 1, dtype=np.int64)
-    for n in range(depth - 1, 0, -1):
-        level = np.where(ticks < lvl_start(n), n - 1, level)
-    return (np.left_shift(1, level * LVL_CLK_SHIFT)).astype(float) / hz
+    return (np.array([lvl_start(n) for n in range(1, depth)], dtype=np.int64),
+            np.array([(1 << (n * LVL_CLK_SHIFT)) / hz for n in range(depth)]))
+
+
+def timer_slack_s_array(delay_s, hz: int) -> np.ndarray:
+    """Vectorised :func:`timer_slack_s` over an array of delays [s]: the level is how many level starts
+    the delay's ticks reach (:func:`wheel_level`, one binary search a delay)."""
+    ticks = ceil_ticks(np.asarray(delay_s, dtype=float), hz).astype(np.int64)
+    starts, granularity = _wheel_levels(hz)
+    return granularity[np.searchsorted(starts, ticks, side="right")]
 
 
 #: ``MAX_SLACK`` in ``fs/select.c``: 100 ms.

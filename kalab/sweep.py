@@ -34,6 +34,7 @@ import numpy as np
 from . import native
 from .errors import ScenarioError, show
 from .families import BY_CODES, FATE_CODES, family_for
+from .families.grid import scratch
 from .dotted import with_values
 from .scenario import load, split_key, with_value
 from .simulate import simulate
@@ -497,7 +498,9 @@ def _compute_block(base: Mapping, sc, family, ax: tuple[Axis, ...], dest: dict |
                 for f in FIELDS:
                     if res[side][f] is not dest[side][f]:
                         np.copyto(dest[side][f], res[side][f])
-        todo = () if all_ok else (tuple(map(int, i)) for i in np.argwhere(~np.broadcast_to(ok, shape)))
+        # (The points left, into a reused array: a fresh one of the block's size costs page faults.)
+        left = () if all_ok else np.logical_not(np.broadcast_to(ok, shape), out=scratch("sweep.left", shape))
+        todo = () if all_ok else (tuple(map(int, i)) for i in np.argwhere(left))
     else:
         out = dest if dest is not None else {side: {f: np.empty(shape, dtype=dt) for f, dt in FIELDS.items()}
                                              for side in SIDES}

@@ -4,7 +4,9 @@ The vectorized families are proven here against the event simulator on random sc
 grids; points outside them are simulated, which is exact by construction.
 """
 
+import contextlib
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -16,9 +18,9 @@ from kalab import ScenarioError, sweep
 from kalab.scenario import with_value
 
 
-def assert_equal_to_simulate(base, axes, res):
+def assert_equal_to_simulate(base, axes, res, indices=None):
     keys = list(axes)
-    for idx in np.ndindex(*res.shape):
+    for idx in np.ndindex(*res.shape) if indices is None else indices:
         sc = base
         for k, i in zip(keys, idx):
             v = np.asarray(list(axes[k]))[i]
@@ -33,6 +35,32 @@ def assert_equal_to_simulate(base, axes, res):
                 w, g = getattr(want, field), got[field][idx]
                 assert (w is None and math.isnan(g)) or (w is not None and g == pytest.approx(w, abs=1e-6)), \
                     (side, field, idx, g, w, sc)
+
+
+@contextlib.contextmanager
+def every_block_moved(chunk_points=None):
+    """kalab.families.grid.versus moves the pivot axes outermost only in blocks of MOVE_MIN_POINTS
+    points and more, and the property tests' grids are smaller: this runs them through that layout
+    too (and, with ``chunk_points``, cuts the grid into many blocks, which reuse the same scratch
+    arrays)."""
+    from kalab.families import grid
+    ks = sys.modules["kalab.sweep"]
+    old = grid.MOVE_MIN_POINTS, ks.CHUNK_POINTS
+    grid.MOVE_MIN_POINTS = 0
+    ks.CHUNK_POINTS = chunk_points or ks.CHUNK_POINTS
+    try:
+        yield
+    finally:
+        grid.MOVE_MIN_POINTS, ks.CHUNK_POINTS = old
+
+
+def assert_same_when_moved(base, axes, res):
+    """The same bytes, every field, when every block is computed in versus's moved layout."""
+    with every_block_moved():
+        moved = sweep(base, axes)
+    for side in ("client", "server"):
+        for f in ("at_s", "latest_s", "by", "fate", "timing_sensitive"):
+            assert np.asarray(moved.codes(side)[f]).tobytes() == np.asarray(res.codes(side)[f]).tobytes(), (side, f)
 
 
 def keepalive_base(fault, sock, sysctl, rtt_ms, until):
@@ -67,6 +95,7 @@ def test_keepalive_family_equals_simulate(fault, ut, idle, intvl, cnt, rtt, unti
     res = sweep(base, axes)
     assert res.stats["points"] == len(idle) * len(intvl) * len(cnt)
     assert_equal_to_simulate(base, axes, res)
+    assert_same_when_moved(base, axes, res)
 
 
 @given(idle=st.integers(1, 200), cnt=st.integers(1, 9), outages=st.lists(st.integers(1, 2000), min_size=1,
@@ -75,7 +104,9 @@ def test_outage_axes_equal_simulate(idle, cnt, outages, starts):
     base = keepalive_base({"kind": "link_down", "at_s": 1, "for_s": 10},
                           {"TCP_KEEPIDLE": idle, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": cnt}, {}, 1.0, 50_000)
     axes = {"faults.0.for_s": outages, "faults.0.at_s": starts}
-    assert_equal_to_simulate(base, axes, sweep(base, axes))
+    res = sweep(base, axes)
+    assert_equal_to_simulate(base, axes, res)
+    assert_same_when_moved(base, axes, res)
 
 
 def check_family(base, axes, family):
@@ -469,7 +500,9 @@ def test_keepalive_outages_near_a_probes_window_are_timing_sensitive_exactly_as_
         sock["TCP_USER_TIMEOUT"] = ut
     base = keepalive_base({"kind": "link_down", "at_s": 1, "for_s": 10}, sock, {}, 1.0, until)
     axes = {"faults.0.for_s": sorted(set(round(b, 3) for b in back))}
-    assert_equal_to_simulate(base, axes, sweep(base, axes))
+    res = sweep(base, axes)
+    assert_equal_to_simulate(base, axes, res)
+    assert_same_when_moved(base, axes, res)
 
 
 def test_the_region_map_shows_where_timing_decides():
@@ -482,3 +515,29 @@ def test_the_region_map_shows_where_timing_decides():
                           "path.middleboxes.0.idle_timeout_s", detect_within_s=40)
     assert REGION_LABELS[3].startswith("depends on timing")
     assert codes[0].tolist()[1] == 3        # keepidle 20 s behind a 21 s NAT
+
+
+@pytest.mark.parametrize("fault,pivot", [
+    ({"kind": "link_down", "at_s": 1, "for_s": 60}, {"faults.0.for_s": [3, 9.5, 40, 41.02, 88, 120, 300, 1000.25]}),
+    ({"kind": "link_down", "at_s": 1, "for_s": 60}, {"path.rtt_ms": [0.2, 5, 80, 300], "until_s": [150, 400, 9000]}),
+    ({"kind": "host_reboot", "side": "server", "at_s": 2, "down_s": 60},
+     {"faults.0.down_s": [5, 30, 61, 119.5, 400], "path.rtt_ms": [0.2, 30, 250]}),
+    ({"kind": "host_crash", "side": "server", "at_s": 2}, {"path.rtt_ms": [1, 40], "until_s": [90, 700, 50_000]}),
+])
+def test_the_keepalive_family_in_many_moved_blocks_equals_simulate(fault, pivot):
+    """The keepalive family's fast path as a large sweep takes it -- the outage, rtt or run's end
+    innermost (versus moves them outermost), blocks of a few dozen points reusing the same scratch
+    arrays, the last block short -- against simulate at points drawn from the whole grid."""
+    base = keepalive_base(fault, {"TCP_USER_TIMEOUT": 0}, {}, 1.0, 20_000)
+    axes = {"client.socket.TCP_KEEPIDLE": [1, 4, 10, 29, 60, 200], "client.socket.TCP_KEEPINTVL": [1, 3, 7, 20, 75],
+            "client.socket.TCP_KEEPCNT": [1, 2, 5, 9]} | pivot
+    whole = sweep(base, axes)
+    with every_block_moved(chunk_points=70):
+        res = sweep(base, axes)
+    assert res.stats["family"] == "keepalive" and res.stats["blocks"] > 10
+    for side in ("client", "server"):
+        for f in ("at_s", "latest_s", "by", "fate", "timing_sensitive"):
+            assert np.asarray(res.codes(side)[f]).tobytes() == np.asarray(whole.codes(side)[f]).tobytes(), (side, f)
+    rng = np.random.default_rng(18)
+    picks = [tuple(int(rng.integers(n)) for n in res.shape) for _ in range(60)]
+    assert_equal_to_simulate(base, axes, res, picks)

@@ -11,6 +11,7 @@ dict.  Its answer, per side, is four arrays (:func:`side_fields`, :func:`finish`
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -91,14 +92,26 @@ ALIVE, DIED, HALF_OPEN = fate_code("alive"), fate_code("died"), fate_code("half_
 assert (ALIVE, DIED, HALF_OPEN) == (0, 1, 2)       # side_fields builds fates arithmetically from these
 
 
-def clear_of(t, latest, deadline):
+def clear_of(t, latest, deadline, out=None, spare=None):
     """The window ``[t, latest]`` (when a timer-driven event may really happen) does not contain
     ``deadline`` (a fixed instant, or another host's event), with :data:`TIE_S` to spare: the two
     keep their order at every timing corner (:mod:`kalab.timing`).  NaN or infinite: never happens,
-    clear."""
+    clear.  ``out`` and ``spare`` as for :func:`window_holds`."""
+    inside = window_holds(t, latest, deadline, out, spare)
+    return np.logical_not(inside) if out is None else np.logical_not(inside, out=inside)
+
+
+def window_holds(t, latest, deadline, out=None, spare=None):
+    """Not :func:`clear_of`: the window ``[t, latest]`` may hold ``deadline`` (within :data:`TIE_S`).
+    With ``out`` and ``spare`` (bool arrays of the broadcast shape; :func:`versus` gives them)
+    nothing of that size is allocated: the answer is ``out``.  (``good & ~holds`` is one pass as
+    ``np.greater(good, holds)``.)"""
     t, latest, deadline = (np.asarray(x, dtype=float) for x in (t, latest, deadline))
+    # TIE_S on the deadline's side: a fixed instant, or a pivot of a few values (no array of t's size).
     with np.errstate(invalid="ignore"):
-        return ~((deadline >= t - TIE_S) & (deadline <= latest + TIE_S))
+        inside = np.less_equal(t, deadline + TIE_S, out=out)
+        inside &= np.greater_equal(latest, deadline - TIE_S, out=spare)
+        return inside
 
 
 def windows_apart(t1, latest1, t2, latest2):
@@ -109,87 +122,167 @@ def windows_apart(t1, latest1, t2, latest2):
         return ~((t1 <= latest2 + TIE_S) & (t2 <= latest1 + TIE_S))
 
 
+#: ``np.nan``'s bits (a quiet NaN, sign bit clear): what a point the side does not die at holds.
+NAN_BITS = np.array(np.nan).view(np.uint64)[()]
+
+
 def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | None = None, sensitive=None) -> dict:
     """One side's fields from ``dies`` (full-block mask) and the death's time, lateness and cause
-    (any broadcastable shape), and ``sensitive`` (timing_sensitive; False if not given).  With ``dest`` (the block's slices of the result arrays) the
-    fields are written there directly.
+    (any broadcastable shape), and ``sensitive`` (timing_sensitive; False if not given).  With ``dest``
+    (the block's slices of the result arrays) the fields are written there directly.
 
-    Few passes over the block, each over contiguous arrays where it can be (a ufunc with a broadcast
-    operand runs its inner loop over the last axis only, often a few values; a copy does not): the
-    death's time and lateness are *copied* into the result, NaN comes in as ``+ -(0/dies)`` (-0 where
-    the side dies, NaN elsewhere; ``np.where`` costs more than both passes), the latest time as
-    ``late + at_s`` (the same sum as ``at + late``, and NaN where ``at_s`` is), codes as ``mask * code``.
+    Few passes over the block and no temporaries (a fresh array of a block's size costs its page
+    faults, more than the arithmetic on it): ``fate`` first holds "lives" (``dies ^ 1``), whose
+    bytes times ``np.nan``'s bits make ``latest_s`` a mask of NaN (lives) and +0.0 (dies); the
+    death's time is *copied* into ``at_s`` (unless it is ``at_s``) and the mask added -- not at all
+    when the side dies everywhere (a ufunc with a broadcast operand
+    runs its inner loop over the last axis only, often a few values; a copy does not); the latest
+    time is ``late + at_s`` (the same sum as ``at + late``, and NaN where ``at_s`` is); codes are
+    ``mask * code``.  A NaN operand of an addition is its result, so every NaN written is
+    ``np.nan``, the NaN a simulated point holds.
     """
+    every = bool(np.all(dies))                  # (on ``dies`` as given: often a few values, or one)
     dies = np.broadcast_to(dies, shape) if shape is not None else np.asarray(dies)
     full = np.broadcast_shapes(dies.shape, np.shape(at), np.shape(late), np.shape(by))
     dies = np.broadcast_to(dies, full)
     dest = dest or {}
     d8 = dies.view(np.uint8)
-    at_s, latest = dest.get("at_s"), dest.get("latest_s")
+    at_s, latest, by8, fate, ts = (dest.get(f) for f in ("at_s", "latest_s", "by", "fate", "timing_sensitive"))
     at_s = np.empty(full) if at_s is None else at_s
     latest = np.empty(full) if latest is None else latest
-    np.copyto(at_s, at)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        np.divide(0.0, d8, out=latest)                      # (latest_s holds 0/NaN for a moment: no temporary)
-    # 0/0 is the processor's default NaN, whose sign bit is set on x86: negated, it is np.nan's bits,
-    # the NaN a simulated point holds (and -0.0 where the side dies adds nothing to ``at``).
-    np.negative(latest, out=latest)
-    np.add(at_s, latest, out=at_s)
+    by8 = np.empty(full, dtype=np.uint8) if by8 is None else by8
+    fate = np.empty(full, dtype=np.uint8) if fate is None else fate
+    ts = np.empty(full, dtype=bool) if ts is None else ts
+    if at is not at_s:
+        np.copyto(at_s, at)
+    if not every:                               # (where every point dies, no NaN to put in)
+        np.bitwise_xor(d8, np.uint8(1), out=fate)           # (fate: "lives" for a moment)
+        nan_or_zero = latest.view(np.uint64)
+        np.copyto(nan_or_zero, fate)
+        np.multiply(nan_or_zero, NAN_BITS, out=nan_or_zero)
+        np.add(at_s, latest, out=at_s)
     np.copyto(latest, late)
     np.add(latest, at_s, out=latest)
-    by8 = dest.get("by")
-    by8 = np.empty(full, dtype=np.uint8) if by8 is None else by8
-    if np.ndim(by) == 0:
+    if every:
+        np.copyto(by8, by, casting="unsafe")
+        fate.fill(DIED)
+    elif np.ndim(by) == 0:
         np.multiply(d8, np.uint8(by), out=by8)
     else:
         np.copyto(by8, by, casting="unsafe")
         np.multiply(by8, d8, out=by8)
-    fate = dest.get("fate")
-    fate = np.empty(full, dtype=np.uint8) if fate is None else fate
-    np.copyto(fate, d8)
-    if half_open is not None:
-        fate += HALF_OPEN * (np.broadcast_to(half_open, full) & ~dies).view(np.uint8)
+    if every:
+        pass
+    elif half_open is None:
+        np.copyto(fate, d8)
+    else:
+        # died 1, half open 2 (alive, the peer gone), alive 0: 2 * (dies | half_open) - dies.
+        np.bitwise_or(np.broadcast_to(half_open, full).view(np.uint8), d8, out=fate)
+        np.add(fate, fate, out=fate)                        # (not a shift: numpy's are slow on bytes)
+        np.subtract(fate, d8, out=fate)
     # timing_sensitive: what the family knows (``sensitive``); a family leaves to the simulator every
     # point where it cannot tell, so elsewhere it is False.
-    ts = dest.get("timing_sensitive")
-    ts = np.empty(full, dtype=bool) if ts is None else ts
     np.copyto(ts, False if sensitive is None else sensitive)
     return {"at_s": at_s, "latest_s": latest, "by": by8, "fate": fate, "timing_sensitive": ts}
 
 
-def versus(fn, *values):
-    """``fn(*values)``: masks over the block from ``values`` that broadcast over it, the last of which
-    (the *pivot*: an outage's end, say) varies along a few axes only -- computed with the pivot's axes
-    moved outermost and returned in the block's layout, C-contiguous.
+#: Blocks smaller than this [points] compute :func:`versus`'s masks in their own layout: moving axes
+#: costs more than it saves there.  (Tests set it to 0 to run every grid through the moved layout.)
+MOVE_MIN_POINTS = 4096
 
-    The same booleans as ``fn(*values)`` (only the memory order of the work differs).  Why: a ufunc
-    over a broadcast block runs its inner loop along the last axis; when the pivot varies there, over
-    a few values, every comparison is ~10^5 loops of ~10 elements.  Moved outermost, the other
-    operands' axes make one long contiguous inner loop, and one transposing copy per mask puts the
-    result back.  Used only when the pivot's axes are the innermost ones (else ``fn`` as it is).
+
+#: numpy's ufunc buffer [elements] while :func:`versus`'s ``fn`` runs in the moved layout.  There the
+#: inner loop is the settings' axes, often a few thousand points; below the buffer's size (8192 by
+#: default) numpy 2 copies the operands through its buffers to make longer loops, which for a plain
+#: comparison costs four to five times the comparison (0.45 against 0.1 ns a point, measured here).
+#: A smaller buffer leaves loops of 1024 points and more unbuffered.  (``np.setbufsize`` is
+#: context-local: other threads and the caller's own setting are untouched.)
+MOVED_BUFSIZE = 1024
+
+
+class _Scratch(threading.local):
+    """Arrays reused from one block to the next, one set a thread (:func:`scratch`)."""
+
+    def __init__(self):
+        self.buffers: dict[str, np.ndarray] = {}
+
+
+_scratch = _Scratch()
+
+
+def scratch(name: str, shape: tuple[int, ...], dtype=bool) -> np.ndarray:
+    """An array of ``shape`` for the block this thread computes, the same memory from block to block.
+
+    Why: a fresh array of a block's size (a few hundred KiB) is a fresh ``mmap`` from the C
+    allocator, and its first touch costs a page fault a 4 KiB page -- measured here, a keepalive
+    block's dozen temporaries cost as much as its arithmetic.  Its contents are the caller's until
+    the next call with the same ``name`` on this thread; what a family returns from one (the
+    ``ok`` mask) is read by :func:`kalab.sweep._compute_block` before the next block.  At most a
+    few MiB a thread (:data:`kalab.sweep.CHUNK_POINTS` points a block).
+    """
+    dt = np.dtype(dtype)
+    nbytes = math.prod(shape) * dt.itemsize
+    buf = _scratch.buffers.get(name)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _scratch.buffers[name] = np.empty(nbytes, dtype=np.uint8)
+    return buf[:nbytes].view(dt).reshape(shape)
+
+
+def versus(fn, *values, masks: int, pivots: int = 1):
+    """Masks over the block (``masks`` of them, at most 8) from ``fn(out, *values)``, which writes
+    them into ``out[:masks]`` (``out[masks:]``: two spare arrays for :func:`clear_of`), computed with
+    the *pivot* axes moved outermost and returned in the block's layout, C-contiguous, in
+    :func:`scratch` arrays.  The pivots are the last ``pivots`` values (what the keepalive settings
+    are compared against: an outage's end, the run's end, the rtt); the axes along which any of them
+    varies are the pivot axes.
+
+    The same booleans as ``fn`` on the block as it is (only the memory order of the work differs).
+    Why: a ufunc over a broadcast block runs its inner loop along the last axis; when a pivot varies
+    there, over a few values, every comparison is ~10^5 loops of ~10 elements, ten times slower than
+    one long loop.  Moved outermost, the settings' axes make one long contiguous inner loop.  The
+    masks come back as the bits of one byte a point, so putting them in the block's layout is one
+    transposing copy, not one a mask; each mask is then two cheap passes over bytes.  Every array of
+    the block's size is a :func:`scratch` array.  Used only when the pivot axes are not already the
+    outermost ones (else ``fn`` on the block as it is).
 
     >>> a, b = np.arange(6.0).reshape(3, 2, 1), np.array([1.5, 3.5, 9.0])
-    >>> (versus(lambda x, y: (x < y,), a, b)[0] == (a < b)).all()
+    >>> (versus(lambda out, x, y: np.less(x, y, out=out[0]), a, b, masks=1)[0] == (a < b)).all()
     np.True_
     """
+    assert 1 <= masks <= 8, "versus packs its masks into the bits of one byte"
     shape = np.broadcast_shapes(*(np.shape(v) for v in values))
     nd = len(shape)
-    pivot = (1,) * (nd - np.ndim(values[-1])) + np.shape(values[-1])
-    lead = [i for i in range(nd) if pivot[i] > 1]
-    if not lead or lead == list(range(len(lead))) or math.prod(shape) < 4096:
-        return tuple(np.broadcast_to(m, shape) for m in fn(*values))
-    to = list(range(len(lead)))
 
-    def moved(v):
+    def padded(v):
         v = np.asarray(v)
-        return np.moveaxis(v.reshape((1,) * (nd - v.ndim) + v.shape), lead, to)
+        return v.reshape((1,) * (nd - v.ndim) + v.shape)
 
+    lead = sorted({i for v in values[len(values) - pivots:] for i, n in enumerate(padded(v).shape) if n > 1})
+    if not lead or lead == list(range(len(lead))) or math.prod(shape) < MOVE_MIN_POINTS:
+        out = [scratch(f"versus.{i}", shape) for i in range(masks + 2)]
+        fn(out, *values)
+        return tuple(out[:masks])
+    to = list(range(len(lead)))
     moved_shape = tuple(shape[i] for i in lead) + tuple(n for i, n in enumerate(shape) if i not in lead)
+    work = [scratch(f"versus.moved.{i}", moved_shape) for i in range(masks + 2)]
+    old_bufsize = np.setbufsize(MOVED_BUFSIZE)
+    try:
+        fn(work, *(np.moveaxis(padded(v), lead, to) for v in values))
+    finally:
+        np.setbufsize(old_bufsize)
+    # Pack (u8 multiplications and additions, not shifts: numpy's shifts of bytes are not vectorised,
+    # ten times slower here), transpose once, unpack.
+    bits, spare = (w.view(np.uint8) for w in work[masks:])
+    np.copyto(bits, work[0].view(np.uint8))
+    for i in range(1, masks):
+        bits += np.multiply(work[i].view(np.uint8), np.uint8(1 << i), out=spare)
+    packed = scratch("versus.packed", shape, np.uint8)
+    np.copyto(packed, np.moveaxis(bits, to, lead))               # the one transposing copy
     out = []
-    for m in fn(*(moved(v) for v in values)):
-        mask = np.empty(shape, dtype=bool)
-        np.copyto(mask, np.moveaxis(np.broadcast_to(m, moved_shape), to, lead))
-        out.append(mask)
+    for i in range(masks):
+        mask = scratch(f"versus.{i}", shape)
+        np.bitwise_and(packed, np.uint8(1 << i), out=mask.view(np.uint8))
+        out.append(np.not_equal(mask.view(np.uint8), 0, out=mask) if i else mask)
     return tuple(out)
 
 
@@ -292,12 +385,12 @@ def outage(cols: dict, sc: Scenario):
     return a, back, f.kind
 
 
-def reset_arrives(sent, h):
+def reset_arrives(sent, h, out=None):
     """When the RST of a rebooted host reaches the sender [s]: the host has no connection any more
     and answers the first segment that reaches it (sent at ``sent``) with RST -- ``h`` (= rtt / 2)
     there, ``h`` back (docs/mechanisms.md §Host faults; measured:
-    data/measured/rebooted-peer-rst.json)."""
-    return sent + 2 * h
+    data/measured/rebooted-peer-rst.json).  ``out``: an array to write it into (:func:`scratch`)."""
+    return sent + 2 * h if out is None else np.add(sent, 2 * h, out=out)
 
 
 def host_fault_death(kind: str, a):

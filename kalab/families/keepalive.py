@@ -15,32 +15,45 @@ import numpy as np
 from ..mechanisms import tcp_keepalive as ka
 from ..mechanisms import tcp_retransmit as rt
 from ..scenario import Scenario
-from .grid import (FAULT_AXES, Family, by_code, clear_of, host_fault_death, keepalive_settings, linux_established,
+from . import grid
+from .grid import (FAULT_AXES, TIE_S, Family, by_code, clear_of, host_fault_death, keepalive_settings, linux_established,
                    lost_peer_fault, one_way_s, outage, reset_arrives, run_until_s, side_fields, versus,
-                   where_also, windows_apart)
+                   where_also, window_holds, windows_apart)
 
 KEEPALIVE_AXES = {"client.socket.TCP_KEEPIDLE", "client.socket.TCP_KEEPINTVL", "client.socket.TCP_KEEPCNT",
                   "client.socket.TCP_USER_TIMEOUT", "client.sysctl.net.ipv4.tcp_keepalive_time",
                   "client.sysctl.net.ipv4.tcp_keepalive_intvl", "client.sysctl.net.ipv4.tcp_keepalive_probes"}
 
 
-def keepalive_rule(idle, intvl, cnt, ut, hz: int):
+def keepalive_rule(idle, intvl, cnt, ut, hz: int, scratch: bool = False):
     """Death by the Linux keepalive rule after the last segment received at 0 (no probe answered).
 
     Returns (nominal death [s], lateness [s], by code, intervals ``j``): the give-up firing ``j``
     (:func:`~kalab.mechanisms.tcp_keepalive.linux_keepalive_intervals`), when it comes and how late
     (``linux_keepalive_firing_s``, ``linux_keepalive_firing_late_s``), and what it is reported as
-    (:func:`~kalab.mechanisms.tcp_retransmit.linux_give_up_by`).
+    (:func:`~kalab.mechanisms.tcp_retransmit.linux_give_up_by`).  With ``scratch`` the death and
+    its lateness are in arrays reused from block to block (:func:`_settings_scratch`): the keepalive
+    family's, which calls this once a block.
     """
     j = ka.linux_keepalive_intervals(idle, intvl, cnt, ut, hz)
-    death = ka.linux_keepalive_firing_s(idle, intvl, j)
-    late = ka.linux_keepalive_firing_late_s(idle, intvl, j, hz)
+    def reuse(name):
+        return _settings_scratch(name, idle, intvl, j) if scratch else None
+
+    death = ka.linux_keepalive_firing_s(idle, intvl, j, out=reuse("death"))
+    late = ka.linux_keepalive_firing_late_s(idle, intvl, j, hz, out=reuse("late"))
     by = rt.linux_give_up_by(ut, by_code("tcp.keepalive"), by_code(rt.USER_TIMEOUT_BY))
     return death, late, by, j
 
 
-def give_up_steady(idle, intvl, ut, j, hz: int):
-    """Where the give-up firing ``j`` is the same at every timing corner (:mod:`kalab.timing`).
+def _settings_scratch(name: str, *values) -> np.ndarray:
+    """A reused float array shaped like ``values`` broadcast (:func:`~kalab.families.grid.scratch`):
+    the settings' own grid, a tenth of a block or more, would be a fresh allocation every block."""
+    return grid.scratch("keepalive." + name, np.broadcast_shapes(*(np.shape(v) for v in values)), float)
+
+
+def give_up_steady(ut, j, prev, prev_latest, hz: int):
+    """Where the give-up firing ``j`` is the same at every timing corner (:mod:`kalab.timing`), given
+    the window ``[prev, prev_latest]`` of firing ``j - 1`` (:func:`keepalive_rule`).
 
     Without ``TCP_USER_TIMEOUT`` it is the ``probes``-th firing whenever it comes.  With it, the
     first firing that finds ``elapsed >= UT``: at the latest corner each firing is later
@@ -48,8 +61,8 @@ def give_up_steady(idle, intvl, ut, j, hz: int):
     already find the user timeout spent -- unless its window ends before UT (rounded up to jiffies).
     """
     ut_s = ka.user_timeout_jiffies_s(np.asarray(ut, dtype=float), hz)
-    prev = ka.linux_keepalive_firing_s(idle, intvl, j - 1)
-    prev_latest = prev + ka.linux_keepalive_firing_late_s(idle, intvl, j - 1, hz)
+    if ut_s.ndim == 0 and ut_s <= 0:
+        return np.asarray(True)                   # no user timeout anywhere: the count decides
     return (ut_s <= 0) | (j < 2) | clear_of(prev, prev_latest, ut_s)
 
 
@@ -90,57 +103,97 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
     until = run_until_s(cols, sc)
     f = sc.faults[0]
     a, back, _ = outage(cols, sc)
-    eligible = a <= idle                                      # the fault starts no later than the first probe
-    if f.kind in ("host_crash", "host_reboot"):
-        eligible = eligible & (a > 0)                         # (a crash at t = 0 races the start; simulate it)
-    death, late, by_rule, j = keepalive_rule(idle, intvl, cnt, ut, hz)
-    last_probe = ka.linux_keepalive_firing_s(idle, intvl, j - 1)   # the last probe before the death firing
-    last_probe_latest = last_probe + ka.linux_keepalive_firing_late_s(idle, intvl, j - 1, hz)
+    death, late, by_rule, j = keepalive_rule(idle, intvl, cnt, ut, hz, scratch=True)
+    jm1 = j - 1
+    last_probe = ka.linux_keepalive_firing_s(idle, intvl, jm1,          # the last probe before the death firing
+                                             out=_settings_scratch("last_probe", idle, intvl, jm1))
+    late_jm1 = ka.linux_keepalive_firing_late_s(idle, intvl, jm1, hz,
+                                               out=_settings_scratch("last_probe_latest", idle, intvl, jm1))
+    last_probe_latest = np.add(last_probe, late_jm1, out=late_jm1)
     # Timing (kalab.timing): every comparison below of a probe or the death with a fixed instant (the
     # path back, the run's end) must go the same way at the latest corner; where one might not, the
     # point is left to the simulator, so every point kept here is not timing-sensitive.
-    steady = give_up_steady(idle, intvl, ut, j, hz)
-    if f.kind == "host_reboot":
-        # The first probe after the reboot is answered with RST (if the rule has not killed first).
+    steady = give_up_steady(ut, j, last_probe, last_probe_latest, hz)
+    if f.kind == "link_down":
+        return _link_down(last_probe, last_probe_latest, death, late, by_rule, steady, idle, back, until, a, h, dest)
+    return _server_lost(f.kind, idle, intvl, cnt, ut, hz, death, late, by_rule, steady, back, until, a, h, dest)
+
+
+def _server_lost(kind, idle, intvl, cnt, ut, hz, death, late, by_rule, steady, back, until, a, h, dest):
+    """The server crashes (``host_crash``) or reboots (``host_reboot``) at ``a``: the client's
+    keepalive gives up by the rule; a rebooted server answers the first probe after it is back
+    with RST (if the rule has not killed first), which the client has ``2 h`` after sending it."""
+    if kind == "host_reboot":
         k = ka.linux_first_probe_from(back, idle, intvl)
         t_k = ka.linux_keepalive_firing_s(idle, intvl, k - 1)
+        t_k_late = ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz)
         reset = ka.linux_probe_sent(k, t_k, cnt, ut, death) & np.isfinite(back)
-        c_at = np.where(reset, reset_arrives(t_k, h), death)
-        c_late = np.where(reset, ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz), late)
-        c_by = np.where(reset, by_code("tcp.reset_received"), by_rule)
-        dies = np.asarray(True)
         # The probe before k must stay before the reboot's end, probe k after it and before the give-up.
         t_prev = ka.linux_keepalive_firing_s(idle, intvl, k - 2)
         steady = steady & ((k < 2) | clear_of(t_prev, t_prev + ka.linux_keepalive_firing_late_s(idle, intvl, k - 2, hz),
                                               back)) \
-            & clear_of(t_k, t_k + ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz), back) \
-            & windows_apart(t_k, t_k + ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz), death, death + late)
-    elif f.kind == "host_crash":
+            & clear_of(t_k, t_k + t_k_late, back) & windows_apart(t_k, t_k + t_k_late, death, death + late)
+        # The client's death: the RST where probe k goes out, else the rule's give-up.  (Into a reused
+        # array: it varies with the rtt too, often the block's last axis -- see side_fields.)
+        c_at = reset_arrives(t_k, h, out=_settings_scratch("reset_at", t_k, h, death, reset))
+        np.copyto(c_at, death, where=~reset)
+        c_late = np.where(reset, t_k_late, late)
+        c_by = np.where(reset, by_code("tcp.reset_received"), by_rule)
+    else:
         c_at, c_late, c_by = death, late, by_rule
+    # The fault starts no later than the first probe (a crash at t = 0 races the start: simulated).
+    eligible = (a <= idle) & (a > 0) & steady
+    # The client dies within the run, and its death is clear of the run's end (kalab.timing): where
+    # the run ends after every death's latest time, no pass over the block tells so.
+    with np.errstate(invalid="ignore"):
+        after_all = np.max(c_at) + np.max(c_late) + 2 * TIE_S < np.min(until)
+    if after_all:
         dies = np.asarray(True)
     else:
-        # Every probe before the death went unanswered (dies); the RST goes out once the link is back
-        # (back_by_death); neither the last probe nor the death is within a timing window of the
-        # link's return (kalab.timing) -- all against ``back``, computed in its layout (versus).
-        dies, back_by_death, clear = versus(
-            lambda lp, lpl, d, dl, b: (lp < b, d >= b, clear_of(lp, lpl, b) & clear_of(d, dl, b)),
-            last_probe, last_probe_latest, death, death + late, back)
-        c_at, c_late, c_by = death, late, by_rule
-        steady = steady & clear & clear_of(death + h, death + h + late, until)
+        dies = c_at <= until
+        eligible = eligible & clear_of(c_at, c_at + c_late, until)
+    in_run = a <= until
     shape = np.broadcast_shapes(np.shape(dies), np.shape(c_at), np.shape(until), np.shape(back), np.shape(a))
-    dies = np.broadcast_to(where_also(dies, c_at <= until), shape)
-    eligible = eligible & steady & clear_of(c_at, c_at + c_late, until)
-    if f.kind in ("host_crash", "host_reboot"):
-        in_run = a <= until
-        s_at, s_late, s_by = host_fault_death(f.kind, a)
-        out = {"client": side_fields(dies, c_at, c_late, c_by, in_run, dest=dest and dest["client"]),
-               "server": side_fields(in_run, s_at, s_late, s_by, shape=shape, dest=dest and dest["server"])}
-    else:
-        # The client's RST reaches the server if the link is back when it is sent.
-        rst_arrives = where_also(dies & back_by_death, (death + h) <= until)
-        out = {"client": side_fields(dies, c_at, c_late, c_by, dest=dest and dest["client"]),
-               "server": side_fields(rst_arrives, death + h, late, by_code("tcp.reset_received"), dies,
-                                     dest=dest and dest["server"])}
+    s_at, s_late, s_by = host_fault_death(kind, a)
+    out = {"client": side_fields(dies, c_at, c_late, c_by, in_run, shape=shape, dest=dest and dest["client"]),
+           "server": side_fields(in_run, s_at, s_late, s_by, shape=shape, dest=dest and dest["server"])}
+    return eligible, out
+
+
+def _link_down(last_probe, last_probe_latest, death, late, by_rule, steady, idle, back, until, a, h, dest):
+    """The ``link_down`` case: every probe before the death went unanswered (the client dies); its RST
+    reaches the server if the link is back when it is sent; and the point is the family's only where
+    neither the last probe nor the death is within a timing window of the link's return or the run's
+    end (kalab.timing).  All that is compared against the outage, the run's end and the rtt is
+    computed in one :func:`~kalab.families.grid.versus` (those axes outermost)."""
+
+    reuse = _settings_scratch
+    d_late = np.add(death, late, out=reuse("death_latest", death, late))         # the give-up's window
+    dh = np.add(death, h, out=reuse("rst_arrives", death, h))                   # its RST at the server
+    dh_late = np.add(dh, late, out=reuse("rst_arrives_latest", dh, late))
+
+    def decide(out, lp, lp_late, d, d_late, dh, dh_late, ok, i, b, u, a_):
+        # Into versus's arrays, no temporary of the block's size, and as few passes over it as can
+        # be: what depends on the settings and the run's end only is small, and computed first
+        # (often true everywhere: then no pass at all).
+        dies, rst, good, spare, spare2 = out
+        np.less(lp, b, out=dies)
+        in_run = d <= u
+        if not np.all(in_run):
+            dies &= in_run
+        np.greater_equal(d, b, out=rst)
+        rst &= dies
+        rst_in_run = dh <= u
+        if not np.all(rst_in_run):
+            rst &= rst_in_run
+        ok = (a_ <= i) & ok & clear_of(d, d_late, u) & clear_of(dh, dh_late, u)
+        np.greater(ok, window_holds(lp, lp_late, b, out=spare, spare=spare2), out=good)      # ok & ~holds
+        np.greater(good, window_holds(d, d_late, b, out=spare, spare=spare2), out=good)
+
+    dies, rst, eligible = versus(decide, last_probe, last_probe_latest, death, d_late, dh, dh_late, steady, idle,
+                                 back, until, a, masks=3, pivots=3)
+    out = {"client": side_fields(dies, death, late, by_rule, dest=dest and dest["client"]),
+           "server": side_fields(rst, dh, late, by_code("tcp.reset_received"), dies, dest=dest and dest["server"])}
     return eligible, out
 
 

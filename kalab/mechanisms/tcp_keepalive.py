@@ -155,30 +155,39 @@ def linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: i
     idle = np.asarray(idle_s, dtype=float)
     intvl = np.asarray(intvl_s, dtype=float)
     ut = user_timeout_jiffies_s(np.asarray(user_timeout_s, dtype=float), hz)
+    if ut.ndim == 0 and ut <= 0:                  # one user timeout, unset: the count (no pass over the grid)
+        return np.asarray(probes, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         k_ut = np.maximum(1.0, np.ceil((ut - idle) / intvl - 1e-9))
-    return np.where(ut > 0, k_ut, np.asarray(probes, dtype=float))
+    return k_ut if ut.ndim == 0 else np.where(ut > 0, k_ut, np.asarray(probes, dtype=float))
 
 
-def linux_keepalive_firing_s(idle_s, intvl_s, k):
+def linux_keepalive_firing_s(idle_s, intvl_s, k, out=None):
     """When the keepalive timer fires the ``k``-th time after ``keepidle`` [s after the last
     received segment]: ``idle + k * intvl`` (arrays broadcast).
 
     Nothing answered: probe ``k + 1`` goes out at firing ``k`` (probe 1 at ``keepidle``), and
     firing ``j`` (:func:`linux_keepalive_intervals`) gives up.  Worked defaults: probe 9 at
     ``7200 + 8 * 75 = 7800 s``, the give-up at 7875 s.  docs/mechanisms.md §Keepalive.
+
+    ``out``: an array of the broadcast shape to write the answer into (the sweep families' reused
+    arrays, :func:`kalab.families.grid.scratch`); the same sum, the same bits.
     """
-    return idle_s + k * intvl_s
+    if out is None:
+        return idle_s + k * intvl_s
+    return np.add(idle_s, np.multiply(k, intvl_s, out=out), out=out)
 
 
-def linux_keepalive_firing_late_s(idle_s, intvl_s, k, hz: int = DEFAULT_HZ):
+def linux_keepalive_firing_late_s(idle_s, intvl_s, k, hz: int = DEFAULT_HZ, out=None):
     """How late firing ``k`` (:func:`linux_keepalive_firing_s`) may come [s]: the ``keepidle`` timer
     and each of the ``k`` ``keepintvl`` timers after it may each fire one timer-wheel granularity
     late, and lateness adds up along the chain (:func:`kalab.slack.timer_slack_s_array`;
     docs/mechanisms.md §Timer slack).  Worked defaults (HZ = 250): the give-up (``k = 9``) up to
-    ``131.072 + 9 * 2.048 = 149.504 s`` late.
+    ``131.072 + 9 * 2.048 = 149.504 s`` late.  ``out`` as for :func:`linux_keepalive_firing_s`.
     """
-    return timer_slack_s_array(idle_s, hz) + k * timer_slack_s_array(intvl_s, hz)
+    if out is None:
+        return timer_slack_s_array(idle_s, hz) + k * timer_slack_s_array(intvl_s, hz)
+    return np.add(timer_slack_s_array(idle_s, hz), np.multiply(k, timer_slack_s_array(intvl_s, hz), out=out), out=out)
 
 
 def linux_keepalive_death_s(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int = DEFAULT_HZ):
