@@ -105,6 +105,7 @@ def keepalive_vs_floor(label: str, base: dict, axes: dict) -> None:
     interleaved.  The points the family leaves to the simulator (timing corners, races) are counted,
     not simulated: that is the fallback's figure, below."""
     from kalab.families import family_for
+    from kalab.families.grid import forget
     from kalab.scenario import load
 
     ks = sys.modules["kalab.sweep"]
@@ -123,6 +124,7 @@ def keepalive_vs_floor(label: str, base: dict, axes: dict) -> None:
         work.append((cols, {side: {f: data[side][f][sl] for f in ks.FIELDS} for side in ks.SIDES}, sl))
 
     def family() -> int:
+        forget()                                                # as a sweep starts: nothing to reuse
         left = 0
         with np.errstate(invalid="ignore"):
             for cols, dest, sl in work:

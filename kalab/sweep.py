@@ -34,7 +34,7 @@ import numpy as np
 from . import native
 from .errors import ScenarioError, show
 from .families import BY_CODES, FATE_CODES, family_for
-from .families.grid import scratch
+from .families.grid import forget, scratch
 from .dotted import with_values
 from .scenario import load, split_key, with_value
 from .simulate import simulate
@@ -590,6 +590,7 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
     total = math.prod(shape)
     sc = load(base)
     family = family_for(sc, {a.key for a in ax})
+    forget()                               # (what an earlier sweep's blocks left to reuse: its arrays)
     workers = _workers(executor) if executor is not None else 1
     if chunk_points is not None:
         points = chunk_points

@@ -92,6 +92,17 @@ ALIVE, DIED, HALF_OPEN = fate_code("alive"), fate_code("died"), fate_code("half_
 assert (ALIVE, DIED, HALF_OPEN) == (0, 1, 2)       # side_fields builds fates arithmetically from these
 
 
+def shape_of(*values) -> tuple[int, ...]:
+    """The shape ``values`` (arrays or numbers) broadcast to -- ``np.broadcast``'s, which builds no
+    dummy arrays as ``np.broadcast_shapes`` does (a block asks a dozen times; in small blocks the
+    fixed cost counts).  At most 64 values.
+
+    >>> shape_of(np.ones((3, 1)), 2.0, np.ones(4))
+    (3, 4)
+    """
+    return np.broadcast(*values).shape
+
+
 def clear_of(t, latest, deadline, out=None, spare=None):
     """The window ``[t, latest]`` (when a timer-driven event may really happen) does not contain
     ``deadline`` (a fixed instant, or another host's event), with :data:`TIE_S` to spare: the two
@@ -141,9 +152,9 @@ def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | Non
     ``mask * code``.  A NaN operand of an addition is its result, so every NaN written is
     ``np.nan``, the NaN a simulated point holds.
     """
-    every = bool(np.all(dies))                  # (on ``dies`` as given: often a few values, or one)
+    every = bool(np.asarray(dies).all())        # (on ``dies`` as given: often a few values, or one)
     dies = np.broadcast_to(dies, shape) if shape is not None else np.asarray(dies)
-    full = np.broadcast_shapes(dies.shape, np.shape(at), np.shape(late), np.shape(by))
+    full = shape_of(dies, at, late, by)
     dies = np.broadcast_to(dies, full)
     dest = dest or {}
     d8 = dies.view(np.uint8)
@@ -161,8 +172,11 @@ def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | Non
         np.copyto(nan_or_zero, fate)
         np.multiply(nan_or_zero, NAN_BITS, out=nan_or_zero)
         np.add(at_s, latest, out=at_s)
-    np.copyto(latest, late)
-    np.add(latest, at_s, out=latest)
+    if every and math.prod(shape_of(at, late)) < at_s.size:
+        np.copyto(latest, np.add(late, at))                 # (the same sum, on the small grid)
+    else:
+        np.copyto(latest, late)
+        np.add(latest, at_s, out=latest)
     if every:
         np.copyto(by8, by, casting="unsafe")
         fate.fill(DIED)
@@ -205,6 +219,8 @@ class _Scratch(threading.local):
 
     def __init__(self):
         self.buffers: dict[str, np.ndarray] = {}
+        self.views: dict[tuple, np.ndarray] = {}       # (name, shape, dtype): the last few views given
+        self.last: dict[str, tuple] = {}               # same_as_last: name -> (key, answer)
 
 
 _scratch = _Scratch()
@@ -220,12 +236,46 @@ def scratch(name: str, shape: tuple[int, ...], dtype=bool) -> np.ndarray:
     ``ok`` mask) is read by :func:`kalab.sweep._compute_block` before the next block.  At most a
     few MiB a thread (:data:`kalab.sweep.CHUNK_POINTS` points a block).
     """
+    key = (name, shape, dtype)
+    view = _scratch.views.get(key)
+    if view is not None and view.base is _scratch.buffers.get(name):
+        return view
     dt = np.dtype(dtype)
     nbytes = math.prod(shape) * dt.itemsize
     buf = _scratch.buffers.get(name)
     if buf is None or buf.nbytes < nbytes:
         buf = _scratch.buffers[name] = np.empty(nbytes, dtype=np.uint8)
-    return buf[:nbytes].view(dt).reshape(shape)
+        _scratch.views.clear()                     # (views of the old buffer)
+    view = _scratch.views[key] = buf[:nbytes].view(dt).reshape(shape)
+    return view
+
+
+def same_as_last(name: str, key, compute):
+    """``compute()`` -- or, when this thread's last call with ``name`` had an equal ``key``, that
+    call's answer again.
+
+    For what a family derives from the settings' axes alone (the keepalive rule's times over the
+    block, say), keyed by those axes' values (:func:`values_key`): where the grid's outer axes are
+    an outage or a run's end, block after block has the same settings, and the rule is worked out
+    once a sweep, not once a block.  The answer may hold :func:`scratch` arrays: ``compute`` must be
+    the only writer of their names.  :func:`forget` drops every answer (a sweep starts with it).
+    """
+    last = _scratch.last.get(name)
+    if last is not None and last[0] == key:
+        return last[1]
+    answer = compute()
+    _scratch.last[name] = (key, answer)
+    return answer
+
+
+def values_key(*values) -> tuple:
+    """An exact key for :func:`same_as_last`: each value's shape and bytes (settings' axes are small)."""
+    return tuple((np.shape(v), np.asarray(v, dtype=float).tobytes()) for v in values)
+
+
+def forget() -> None:
+    """Drop this thread's :func:`same_as_last` answers (and the arrays they hold)."""
+    _scratch.last.clear()
 
 
 def versus(fn, *values, masks: int, pivots: int = 1):
@@ -250,24 +300,23 @@ def versus(fn, *values, masks: int, pivots: int = 1):
     np.True_
     """
     assert 1 <= masks <= 8, "versus packs its masks into the bits of one byte"
-    shape = np.broadcast_shapes(*(np.shape(v) for v in values))
+    shape = shape_of(*values)
     nd = len(shape)
-
-    def padded(v):
-        v = np.asarray(v)
-        return v.reshape((1,) * (nd - v.ndim) + v.shape)
-
-    lead = sorted({i for v in values[len(values) - pivots:] for i, n in enumerate(padded(v).shape) if n > 1})
+    values = [np.asarray(v) for v in values]
+    values = [v if v.ndim == nd else v.reshape((1,) * (nd - v.ndim) + v.shape) for v in values]
+    lead = sorted({i for v in values[len(values) - pivots:] for i, n in enumerate(v.shape) if n > 1})
     if not lead or lead == list(range(len(lead))) or math.prod(shape) < MOVE_MIN_POINTS:
         out = [scratch(f"versus.{i}", shape) for i in range(masks + 2)]
         fn(out, *values)
         return tuple(out[:masks])
-    to = list(range(len(lead)))
-    moved_shape = tuple(shape[i] for i in lead) + tuple(n for i, n in enumerate(shape) if i not in lead)
+    # (Transposed views by one permutation: np.moveaxis checks its axes on every call, which was a
+    # tenth of a small block's time.)
+    perm = lead + [i for i in range(nd) if i not in lead]
+    moved_shape = tuple(shape[i] for i in perm)
     work = [scratch(f"versus.moved.{i}", moved_shape) for i in range(masks + 2)]
     old_bufsize = np.setbufsize(MOVED_BUFSIZE)
     try:
-        fn(work, *(np.moveaxis(padded(v), lead, to) for v in values))
+        fn(work, *(v.transpose(perm) for v in values))
     finally:
         np.setbufsize(old_bufsize)
     # Pack (u8 multiplications and additions, not shifts: numpy's shifts of bytes are not vectorised,
@@ -277,7 +326,7 @@ def versus(fn, *values, masks: int, pivots: int = 1):
     for i in range(1, masks):
         bits += np.multiply(work[i].view(np.uint8), np.uint8(1 << i), out=spare)
     packed = scratch("versus.packed", shape, np.uint8)
-    np.copyto(packed, np.moveaxis(bits, to, lead))               # the one transposing copy
+    np.copyto(packed, bits.transpose(np.argsort(perm)))           # the one transposing copy
     out = []
     for i in range(masks):
         mask = scratch(f"versus.{i}", shape)

@@ -8,7 +8,7 @@ ssh, sshd and middlebox families use.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
@@ -48,7 +48,7 @@ def keepalive_rule(idle, intvl, cnt, ut, hz: int, scratch: bool = False):
 def _settings_scratch(name: str, *values) -> np.ndarray:
     """A reused float array shaped like ``values`` broadcast (:func:`~kalab.families.grid.scratch`):
     the settings' own grid, a tenth of a block or more, would be a fresh allocation every block."""
-    return grid.scratch("keepalive." + name, np.broadcast_shapes(*(np.shape(v) for v in values)), float)
+    return grid.scratch("keepalive." + name, grid.shape_of(*values), float)
 
 
 def give_up_steady(ut, j, prev, prev_latest, hz: int):
@@ -103,6 +103,36 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
     until = run_until_s(cols, sc)
     f = sc.faults[0]
     a, back, _ = outage(cols, sc)
+    rule_key = (hz, grid.values_key(idle, intvl, cnt, ut))
+    rule = grid.same_as_last("keepalive.rule", rule_key, lambda: _rule_over(idle, intvl, cnt, ut, hz))
+    if f.kind == "link_down":
+        return _link_down(rule, rule_key, idle, back, until, a, h, dest)
+    return _server_lost(f.kind, rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest)
+
+
+class _Rule(NamedTuple):
+    """The keepalive rule over a block's settings [s] (:func:`_rule_over`)."""
+
+    death: np.ndarray              # the give-up firing j (keepalive_rule)
+    late: np.ndarray               # how late it may come
+    death_latest: np.ndarray       # death + late
+    by: np.ndarray                 # its cause's code
+    j: np.ndarray
+    last_probe: np.ndarray         # firing j - 1, the last probe
+    last_probe_latest: np.ndarray
+    steady: np.ndarray             # give_up_steady
+    max_death_latest: float
+
+
+def _rule_over(idle, intvl, cnt, ut, hz: int) -> _Rule:
+    """What the keepalive family needs of the rule over the block's settings alone: computed once for
+    a run of blocks with the same settings (:func:`~kalab.families.grid.same_as_last`), into reused
+    arrays -- the settings' grid is a tenth of a block or more.
+
+    Timing (kalab.timing): every comparison the family makes of a probe or the death with a fixed
+    instant (the path back, the run's end) must go the same way at the latest corner; where one
+    might not, the point is left to the simulator, so every point kept is not timing-sensitive.
+    """
     death, late, by_rule, j = keepalive_rule(idle, intvl, cnt, ut, hz, scratch=True)
     jm1 = j - 1
     last_probe = ka.linux_keepalive_firing_s(idle, intvl, jm1,          # the last probe before the death firing
@@ -110,16 +140,14 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
     late_jm1 = ka.linux_keepalive_firing_late_s(idle, intvl, jm1, hz,
                                                out=_settings_scratch("last_probe_latest", idle, intvl, jm1))
     last_probe_latest = np.add(last_probe, late_jm1, out=late_jm1)
-    # Timing (kalab.timing): every comparison below of a probe or the death with a fixed instant (the
-    # path back, the run's end) must go the same way at the latest corner; where one might not, the
-    # point is left to the simulator, so every point kept here is not timing-sensitive.
     steady = give_up_steady(ut, j, last_probe, last_probe_latest, hz)
-    if f.kind == "link_down":
-        return _link_down(last_probe, last_probe_latest, death, late, by_rule, steady, idle, back, until, a, h, dest)
-    return _server_lost(f.kind, idle, intvl, cnt, ut, hz, death, late, by_rule, steady, back, until, a, h, dest)
+    death_latest = np.add(death, late, out=_settings_scratch("death_latest", death, late))
+    with np.errstate(invalid="ignore"):
+        top = float(np.max(death_latest))
+    return _Rule(death, late, death_latest, by_rule, j, last_probe, last_probe_latest, steady, top)
 
 
-def _server_lost(kind, idle, intvl, cnt, ut, hz, death, late, by_rule, steady, back, until, a, h, dest):
+def _server_lost(kind, rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest):
     """The server crashes (``host_crash``) or reboots (``host_reboot``) at ``a``: the client's
     keepalive gives up by the rule; a rebooted server answers the first probe after it is back
     with RST (if the rule has not killed first), which the client has ``2 h`` after sending it."""
@@ -127,20 +155,24 @@ def _server_lost(kind, idle, intvl, cnt, ut, hz, death, late, by_rule, steady, b
         k = ka.linux_first_probe_from(back, idle, intvl)
         t_k = ka.linux_keepalive_firing_s(idle, intvl, k - 1)
         t_k_late = ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz)
-        reset = ka.linux_probe_sent(k, t_k, cnt, ut, death) & np.isfinite(back)
+        reset = ka.linux_probe_sent(k, t_k, cnt, ut, rule.death) & np.isfinite(back)
         # The probe before k must stay before the reboot's end, probe k after it and before the give-up.
         t_prev = ka.linux_keepalive_firing_s(idle, intvl, k - 2)
-        steady = steady & ((k < 2) | clear_of(t_prev, t_prev + ka.linux_keepalive_firing_late_s(idle, intvl, k - 2, hz),
+        steady = rule.steady & ((k < 2) | clear_of(t_prev, t_prev + ka.linux_keepalive_firing_late_s(idle, intvl, k - 2, hz),
                                               back)) \
-            & clear_of(t_k, t_k + t_k_late, back) & windows_apart(t_k, t_k + t_k_late, death, death + late)
-        # The client's death: the RST where probe k goes out, else the rule's give-up.  (Into a reused
-        # array: it varies with the rtt too, often the block's last axis -- see side_fields.)
-        c_at = reset_arrives(t_k, h, out=_settings_scratch("reset_at", t_k, h, death, reset))
-        np.copyto(c_at, death, where=~reset)
-        c_late = np.where(reset, t_k_late, late)
-        c_by = np.where(reset, by_code("tcp.reset_received"), by_rule)
+            & clear_of(t_k, t_k + t_k_late, back) & windows_apart(t_k, t_k + t_k_late, rule.death, rule.death_latest)
+        # The client's death: the RST where probe k goes out, else the rule's give-up -- straight into
+        # the result where there is one (side_fields then leaves it), else into a reused array.  It
+        # varies with the rtt too, often the block's last axis: the RST's arrival is computed on its
+        # own small grid and copied (a ufunc into the block with broadcast operands is slower).
+        shape_at = grid.shape_of(t_k, h, rule.death, reset, until, back, a)
+        c_at = dest["client"]["at_s"] if dest else grid.scratch("keepalive.reset_at", shape_at, float)
+        np.copyto(c_at, reset_arrives(t_k, h))
+        np.copyto(c_at, rule.death, where=~reset)
+        c_late = np.where(reset, t_k_late, rule.late)
+        c_by = np.where(reset, by_code("tcp.reset_received"), rule.by)
     else:
-        c_at, c_late, c_by = death, late, by_rule
+        c_at, c_late, c_by, steady = rule.death, rule.late, rule.by, rule.steady
     # The fault starts no later than the first probe (a crash at t = 0 races the start: simulated).
     eligible = (a <= idle) & (a > 0) & steady
     # The client dies within the run, and its death is clear of the run's end (kalab.timing): where
@@ -153,47 +185,49 @@ def _server_lost(kind, idle, intvl, cnt, ut, hz, death, late, by_rule, steady, b
         dies = c_at <= until
         eligible = eligible & clear_of(c_at, c_at + c_late, until)
     in_run = a <= until
-    shape = np.broadcast_shapes(np.shape(dies), np.shape(c_at), np.shape(until), np.shape(back), np.shape(a))
+    shape = grid.shape_of(dies, c_at, until, back, a)
     s_at, s_late, s_by = host_fault_death(kind, a)
     out = {"client": side_fields(dies, c_at, c_late, c_by, in_run, shape=shape, dest=dest and dest["client"]),
            "server": side_fields(in_run, s_at, s_late, s_by, shape=shape, dest=dest and dest["server"])}
     return eligible, out
 
 
-def _link_down(last_probe, last_probe_latest, death, late, by_rule, steady, idle, back, until, a, h, dest):
+def _link_down(rule: _Rule, rule_key, idle, back, until, a, h, dest):
     """The ``link_down`` case: every probe before the death went unanswered (the client dies); its RST
     reaches the server if the link is back when it is sent; and the point is the family's only where
     neither the last probe nor the death is within a timing window of the link's return or the run's
     end (kalab.timing).  All that is compared against the outage, the run's end and the rtt is
     computed in one :func:`~kalab.families.grid.versus` (those axes outermost)."""
+    # The RST reaches the server h after the death (the settings' grid, and the rtt's where swept).
+    dh = grid.same_as_last("keepalive.rst_arrives", (rule_key, grid.values_key(h)),
+                           lambda: np.add(rule.death, h, out=_settings_scratch("rst_arrives", rule.death, h)))
+    # Where the run ends after every RST's latest arrival (a long run: the usual case), the run's
+    # end decides nothing and is clear of every window -- no check at all.  (max(death + late) + max(h)
+    # bounds every (death + h) + late, to the last bit with TIE_S to spare.)
+    with np.errstate(invalid="ignore"):
+        run_is_long = bool(rule.max_death_latest + np.max(h) + 2 * TIE_S < np.min(until))
+    dh_late = dh if run_is_long else np.add(dh, rule.late, out=_settings_scratch("rst_arrives_latest", dh, rule.late))
 
-    reuse = _settings_scratch
-    d_late = np.add(death, late, out=reuse("death_latest", death, late))         # the give-up's window
-    dh = np.add(death, h, out=reuse("rst_arrives", death, h))                   # its RST at the server
-    dh_late = np.add(dh, late, out=reuse("rst_arrives_latest", dh, late))
-
-    def decide(out, lp, lp_late, d, d_late, dh, dh_late, ok, i, b, u, a_):
+    def decide(out, lp, lp_late, d, d_late, dh, dh_late, ok, i, b, u, a_, _h):
         # Into versus's arrays, no temporary of the block's size, and as few passes over it as can
-        # be: what depends on the settings and the run's end only is small, and computed first
-        # (often true everywhere: then no pass at all).
+        # be: what depends on the settings and the run's end only is small, and computed first.
         dies, rst, good, spare, spare2 = out
         np.less(lp, b, out=dies)
-        in_run = d <= u
-        if not np.all(in_run):
-            dies &= in_run
         np.greater_equal(d, b, out=rst)
         rst &= dies
-        rst_in_run = dh <= u
-        if not np.all(rst_in_run):
-            rst &= rst_in_run
-        ok = (a_ <= i) & ok & clear_of(d, d_late, u) & clear_of(dh, dh_late, u)
+        ok = (a_ <= i) & ok
+        if not run_is_long:
+            dies &= d <= u
+            rst &= dh <= u
+            ok = ok & clear_of(d, d_late, u) & clear_of(dh, dh_late, u)
         np.greater(ok, window_holds(lp, lp_late, b, out=spare, spare=spare2), out=good)      # ok & ~holds
         np.greater(good, window_holds(d, d_late, b, out=spare, spare=spare2), out=good)
 
-    dies, rst, eligible = versus(decide, last_probe, last_probe_latest, death, d_late, dh, dh_late, steady, idle,
-                                 back, until, a, masks=3, pivots=3)
-    out = {"client": side_fields(dies, death, late, by_rule, dest=dest and dest["client"]),
-           "server": side_fields(rst, dh, late, by_code("tcp.reset_received"), dies, dest=dest and dest["server"])}
+    dies, rst, eligible = versus(decide, rule.last_probe, rule.last_probe_latest, rule.death, rule.death_latest, dh,
+                                 dh_late, rule.steady, idle, back, until, a, h, masks=3,
+                                 pivots=4)     # (h: its axis moved too)
+    out = {"client": side_fields(dies, rule.death, rule.late, rule.by, dest=dest and dest["client"]),
+           "server": side_fields(rst, dh, rule.late, by_code("tcp.reset_received"), dies, dest=dest and dest["server"])}
     return eligible, out
 
 
