@@ -138,32 +138,50 @@ NAN_BITS = np.array(np.nan).view(np.uint64)[()]
 
 
 def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | None = None, sensitive=None) -> dict:
-    """One side's fields from ``dies`` (full-block mask) and the death's time, lateness and cause
-    (any broadcastable shape), and ``sensitive`` (timing_sensitive; False if not given).  With ``dest``
-    (the block's slices of the result arrays) the fields are written there directly.
+    """One side's fields from ``dies`` (a mask over the block, or broadcastable to it; ``shape``: the
+    block's shape, where ``dies`` and the rest do not span it) and the death's time, lateness and
+    cause (any broadcastable shape), ``half_open`` (the peer gone: half open where the side lives),
+    and ``sensitive`` (timing_sensitive; False if not given).  With ``dest`` (the block's slices of
+    the result arrays) the fields are written there directly.
 
     Few passes over the block and no temporaries (a fresh array of a block's size costs its page
     faults, more than the arithmetic on it): ``fate`` first holds "lives" (``dies ^ 1``), whose
     bytes times ``np.nan``'s bits make ``latest_s`` a mask of NaN (lives) and +0.0 (dies); the
     death's time is *copied* into ``at_s`` (unless it is ``at_s``) and the mask added -- not at all
-    when the side dies everywhere (a ufunc with a broadcast operand
-    runs its inner loop over the last axis only, often a few values; a copy does not); the latest
-    time is ``late + at_s`` (the same sum as ``at + late``, and NaN where ``at_s`` is); codes are
-    ``mask * code``.  A NaN operand of an addition is its result, so every NaN written is
-    ``np.nan``, the NaN a simulated point holds.
+    when the side dies everywhere; the latest time is ``late + at_s`` (the same sum as ``at + late``,
+    and NaN where ``at_s`` is); codes are ``mask * code``.  A NaN operand of an addition is its
+    result, so every NaN written is ``np.nan``, the NaN a simulated point holds.
+
+    A ufunc with a broadcast operand runs its inner loop over the last axis only, often a few values,
+    where a copy is cheaper: so where every input varies over a fraction of the block (the settings'
+    grid, with the outage innermost), the fields are worked out there and each *copied* into the
+    block; and a mask that does not span the block is copied out whole once, before the passes.
     """
+    block = dest["at_s"].shape if dest else shape_of(dies if shape is None else np.broadcast_to(dies, shape), at,
+                                                      late, by)
     every = bool(np.asarray(dies).all())        # (on ``dies`` as given: often a few values, or one)
-    dies = np.broadcast_to(dies, shape) if shape is not None else np.asarray(dies)
-    full = shape_of(dies, at, late, by)
-    dies = np.broadcast_to(dies, full)
+    small = shape_of(*(x for x in (dies, at, late, by, half_open, sensitive) if x is not None))
+    if dest and not every and 4 * math.prod(small) <= math.prod(block):
+        little = {f: scratch("side_fields.small." + f, small, dt) for f, dt in
+                  (("at_s", float), ("latest_s", float), ("by", np.uint8), ("fate", np.uint8),
+                   ("timing_sensitive", bool))}
+        side_fields(dies, at, late, by, half_open, small, little, sensitive)
+        for f, a in little.items():
+            np.copyto(dest[f], a)
+        return dest
+    if not every and np.shape(dies) != block:
+        dies = _whole("side_fields.dies", dies, block)
+    if not every and half_open is not None and np.shape(half_open) != block:
+        half_open = _whole("side_fields.half_open", half_open, block)
+    dies = np.broadcast_to(dies, block)
     dest = dest or {}
     d8 = dies.view(np.uint8)
     at_s, latest, by8, fate, ts = (dest.get(f) for f in ("at_s", "latest_s", "by", "fate", "timing_sensitive"))
-    at_s = np.empty(full) if at_s is None else at_s
-    latest = np.empty(full) if latest is None else latest
-    by8 = np.empty(full, dtype=np.uint8) if by8 is None else by8
-    fate = np.empty(full, dtype=np.uint8) if fate is None else fate
-    ts = np.empty(full, dtype=bool) if ts is None else ts
+    at_s = np.empty(block) if at_s is None else at_s
+    latest = np.empty(block) if latest is None else latest
+    by8 = np.empty(block, dtype=np.uint8) if by8 is None else by8
+    fate = np.empty(block, dtype=np.uint8) if fate is None else fate
+    ts = np.empty(block, dtype=bool) if ts is None else ts
     if at is not at_s:
         np.copyto(at_s, at)
     if not every:                               # (where every point dies, no NaN to put in)
@@ -191,13 +209,20 @@ def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | Non
         np.copyto(fate, d8)
     else:
         # died 1, half open 2 (alive, the peer gone), alive 0: 2 * (dies | half_open) - dies.
-        np.bitwise_or(np.broadcast_to(half_open, full).view(np.uint8), d8, out=fate)
+        np.bitwise_or(np.broadcast_to(half_open, block).view(np.uint8), d8, out=fate)
         np.add(fate, fate, out=fate)                        # (not a shift: numpy's are slow on bytes)
         np.subtract(fate, d8, out=fate)
     # timing_sensitive: what the family knows (``sensitive``); a family leaves to the simulator every
     # point where it cannot tell, so elsewhere it is False.
     np.copyto(ts, False if sensitive is None else sensitive)
     return {"at_s": at_s, "latest_s": latest, "by": by8, "fate": fate, "timing_sensitive": ts}
+
+
+def _whole(name: str, mask, block: tuple[int, ...]) -> np.ndarray:
+    """``mask`` copied out over the whole block, into a :func:`scratch` array."""
+    whole = scratch(name, block)
+    np.copyto(whole, mask)
+    return whole
 
 
 #: Blocks smaller than this [points] compute :func:`versus`'s masks in their own layout: moving axes

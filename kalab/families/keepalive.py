@@ -206,26 +206,38 @@ def _link_down(rule: _Rule, rule_key, idle, back, until, a, h, dest):
     # bounds every (death + h) + late, to the last bit with TIE_S to spare.)
     with np.errstate(invalid="ignore"):
         run_is_long = bool(rule.max_death_latest + np.max(h) + 2 * TIE_S < np.min(until))
-    dh_late = dh if run_is_long else np.add(dh, rule.late, out=_settings_scratch("rst_arrives_latest", dh, rule.late))
+    # What is compared with the run's end (and the rtt, through the RST's arrival) only where the run
+    # is not long: then versus moves their axes too; else the masks need not span them.
+    values = [rule.last_probe, rule.last_probe_latest, rule.death, rule.death_latest, rule.steady, idle]
+    if run_is_long:
+        values += [back, a]
+        pivots = 2
+    else:
+        dh_late = np.add(dh, rule.late, out=_settings_scratch("rst_arrives_latest", dh, rule.late))
+        values += [dh, dh_late, back, a, until, h]
+        pivots = 4
 
-    def decide(out, lp, lp_late, d, d_late, dh, dh_late, ok, i, b, u, a_, _h):
+    def decide(out, lp, lp_late, d, d_late, ok, i, *rest):
         # Into versus's arrays, no temporary of the block's size, and as few passes over it as can
-        # be: what depends on the settings and the run's end only is small, and computed first.
+        # be: what depends on the settings alone is small, and computed first.
         dies, rst, good, spare, spare2 = out
+        if run_is_long:
+            b, a_ = rest
+        else:
+            dh, dh_late, b, a_, u, _ = rest
         np.less(lp, b, out=dies)
         np.greater_equal(d, b, out=rst)
         rst &= dies
-        ok = (a_ <= i) & ok
+        np.copyto(good, (a_ <= i) & ok)
         if not run_is_long:
-            dies &= d <= u
-            rst &= dh <= u
-            ok = ok & clear_of(d, d_late, u) & clear_of(dh, dh_late, u)
-        np.greater(ok, window_holds(lp, lp_late, b, out=spare, spare=spare2), out=good)      # ok & ~holds
+            dies &= np.less_equal(d, u, out=spare)
+            rst &= np.less_equal(dh, u, out=spare)
+            np.greater(good, window_holds(d, d_late, u, out=spare, spare=spare2), out=good)    # good & ~holds
+            np.greater(good, window_holds(dh, dh_late, u, out=spare, spare=spare2), out=good)
+        np.greater(good, window_holds(lp, lp_late, b, out=spare, spare=spare2), out=good)
         np.greater(good, window_holds(d, d_late, b, out=spare, spare=spare2), out=good)
 
-    dies, rst, eligible = versus(decide, rule.last_probe, rule.last_probe_latest, rule.death, rule.death_latest, dh,
-                                 dh_late, rule.steady, idle, back, until, a, h, masks=3,
-                                 pivots=4)     # (h: its axis moved too)
+    dies, rst, eligible = versus(decide, *values, masks=3, pivots=pivots)
     out = {"client": side_fields(dies, rule.death, rule.late, rule.by, dest=dest and dest["client"]),
            "server": side_fields(rst, dh, rule.late, by_code("tcp.reset_received"), dies, dest=dest and dest["server"])}
     return eligible, out
