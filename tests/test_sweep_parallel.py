@@ -401,11 +401,17 @@ def test_blocks_tile_the_grid_once_each_a_contiguous_run(shape, points):
     assert (seen == 1).all() and n == ks.n_blocks(shape, b)
 
 
+@pytest.mark.parametrize("move_min_points", [0, 10**9])
 @pytest.mark.parametrize("shape,pivot", [((6, 5, 4, 3), (1, 1, 1, 3)), ((6, 5, 4, 3), (1, 5, 1, 3)),
-                                         ((6, 5, 4, 3), (6, 1, 1, 1)), ((3, 70, 40), (1, 1, 40))])
-def test_versus_gives_the_masks_of_a_plain_comparison(shape, pivot):
-    """kalab.families.grid.versus computes masks against a pivot in the pivot's layout: the same booleans."""
+                                         ((6, 5, 4, 3), (6, 1, 1, 1)), ((3, 70, 40), (1, 1, 40)),
+                                         ((4, 9, 5, 7), (1, 9, 1, 7))])
+def test_versus_gives_the_masks_of_a_plain_comparison(shape, pivot, move_min_points, monkeypatch):
+    """kalab.families.grid.versus computes masks against a pivot in the pivot's layout (moved, or not:
+    small blocks are computed as they are), and puts them back a pivot value at a time or in one
+    transposing copy (more than TRANSPOSE_BY_PIVOT values): the same booleans."""
+    from kalab.families import grid
     from kalab.families.grid import clear_of, versus
+    monkeypatch.setattr(grid, "MOVE_MIN_POINTS", move_min_points)
     rng = np.random.default_rng(7)
     t = rng.integers(0, 50, size=shape[:-1] + (1,) if pivot[-1] > 1 else shape).astype(float)
     late = t + rng.integers(0, 3, size=t.shape)

@@ -16,9 +16,9 @@ from ..mechanisms import tcp_keepalive as ka
 from ..mechanisms import tcp_retransmit as rt
 from ..scenario import Scenario
 from . import grid
-from .grid import (FAULT_AXES, TIE_S, Family, by_code, clear_of, host_fault_death, keepalive_settings, linux_established,
+from .grid import (FAULT_AXES, TIE_S, Family, by_code, clear_of, shape_of, host_fault_death, keepalive_settings, linux_established,
                    lost_peer_fault, one_way_s, outage, reset_arrives, run_until_s, side_fields, versus,
-                   where_also, window_holds, windows_apart)
+                   where_also, window_holds, windows_overlap)
 
 KEEPALIVE_AXES = {"client.socket.TCP_KEEPIDLE", "client.socket.TCP_KEEPINTVL", "client.socket.TCP_KEEPCNT",
                   "client.socket.TCP_USER_TIMEOUT", "client.sysctl.net.ipv4.tcp_keepalive_time",
@@ -152,25 +152,7 @@ def _server_lost(kind, rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h,
     keepalive gives up by the rule; a rebooted server answers the first probe after it is back
     with RST (if the rule has not killed first), which the client has ``2 h`` after sending it."""
     if kind == "host_reboot":
-        k = ka.linux_first_probe_from(back, idle, intvl)
-        t_k = ka.linux_keepalive_firing_s(idle, intvl, k - 1)
-        t_k_late = ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz)
-        reset = ka.linux_probe_sent(k, t_k, cnt, ut, rule.death) & np.isfinite(back)
-        # The probe before k must stay before the reboot's end, probe k after it and before the give-up.
-        t_prev = ka.linux_keepalive_firing_s(idle, intvl, k - 2)
-        steady = rule.steady & ((k < 2) | clear_of(t_prev, t_prev + ka.linux_keepalive_firing_late_s(idle, intvl, k - 2, hz),
-                                              back)) \
-            & clear_of(t_k, t_k + t_k_late, back) & windows_apart(t_k, t_k + t_k_late, rule.death, rule.death_latest)
-        # The client's death: the RST where probe k goes out, else the rule's give-up -- straight into
-        # the result where there is one (side_fields then leaves it), else into a reused array.  It
-        # varies with the rtt too, often the block's last axis: the RST's arrival is computed on its
-        # own small grid and copied (a ufunc into the block with broadcast operands is slower).
-        shape_at = grid.shape_of(t_k, h, rule.death, reset, until, back, a)
-        c_at = dest["client"]["at_s"] if dest else grid.scratch("keepalive.reset_at", shape_at, float)
-        np.copyto(c_at, reset_arrives(t_k, h))
-        np.copyto(c_at, rule.death, where=~reset)
-        c_late = np.where(reset, t_k_late, rule.late)
-        c_by = np.where(reset, by_code("tcp.reset_received"), rule.by)
+        c_at, c_late, c_by, steady = _reboot(rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest)
     else:
         c_at, c_late, c_by, steady = rule.death, rule.late, rule.by, rule.steady
     # The fault starts no later than the first probe (a crash at t = 0 races the start: simulated).
@@ -190,6 +172,43 @@ def _server_lost(kind, rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h,
     out = {"client": side_fields(dies, c_at, c_late, c_by, in_run, shape=shape, dest=dest and dest["client"]),
            "server": side_fields(in_run, s_at, s_late, s_by, shape=shape, dest=dest and dest["server"])}
     return eligible, out
+
+
+def _reboot(rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest):
+    """The rebooted server answers the first probe after it is back (probe ``k``) with RST, if the
+    rule has not killed first (``reset``): then the client dies ``2 h`` after sending it, else by the
+    rule.  Returns the client's death, its lateness and cause, and where no timing corner changes
+    that (the probe before ``k`` stays before the reboot's end, probe ``k`` after it and apart from
+    the give-up).  What depends on the reboot's end and the count together (the block, often with
+    the reboot's length innermost) is worked out by versus; the rest on its own smaller grid."""
+    k = ka.linux_first_probe_from(back, idle, intvl)
+    t_k = ka.linux_keepalive_firing_s(idle, intvl, k - 1)
+    t_k_late = ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz)
+    t_k_latest = t_k + t_k_late
+    t_prev = ka.linux_keepalive_firing_s(idle, intvl, k - 2)
+    ok = ((k < 2) | clear_of(t_prev, t_prev + ka.linux_keepalive_firing_late_s(idle, intvl, k - 2, hz), back)) \
+        & clear_of(t_k, t_k_latest, back) & np.isfinite(back)
+
+    def decide(out, k, t_k, t_k_latest, d, d_latest, ok, steady, cnt, _back):
+        reset, good, spare, spare2 = out
+        ka.linux_probe_sent(k, t_k, cnt, ut, d, out=reset)
+        np.copyto(good, ok & steady)
+        np.greater(good, windows_overlap(t_k, t_k_latest, d, d_latest, out=spare, spare=spare2), out=good)
+
+    # (The count's axis and the reboot's end outermost: probe k's times vary with the one, the
+    # give-up's with the other, both with the idle time and interval -- the long inner loop.)
+    reset, steady = versus(decide, k, t_k, t_k_latest, rule.death, rule.death_latest, ok, rule.steady, cnt, back,
+                           masks=2, pivots=2)
+    # The client's lateness and cause on their own grid (the settings', and the reboot's end where
+    # swept); its death varies with the rtt too: into the result where there is one (side_fields
+    # then leaves it), else into a reused array.
+    c_late = np.where(reset, t_k_late, rule.late)
+    c_by = np.where(reset, by_code("tcp.reset_received"), rule.by)
+    c_at = dest["client"]["at_s"] if dest else grid.scratch("keepalive.reboot.at_s", shape_of(reset, h, until, a),
+                                                            float)
+    np.copyto(c_at, reset_arrives(t_k, h))
+    np.copyto(c_at, rule.death, where=~reset)
+    return c_at, c_late, c_by, steady
 
 
 def _link_down(rule: _Rule, rule_key, idle, back, until, a, h, dest):
@@ -238,9 +257,14 @@ def _link_down(rule: _Rule, rule_key, idle, back, until, a, h, dest):
         np.greater(good, window_holds(d, d_late, b, out=spare, spare=spare2), out=good)
 
     dies, rst, eligible = versus(decide, *values, masks=3, pivots=pivots)
-    out = {"client": side_fields(dies, rule.death, rule.late, rule.by, dest=dest and dest["client"]),
-           "server": side_fields(rst, dh, rule.late, by_code("tcp.reset_received"), dies, dest=dest and dest["server"])}
-    return eligible, out
+    client = side_fields(dies, rule.death, rule.late, rule.by, dest=dest and dest["client"])
+    rst_at = dh
+    if dest and np.ndim(h) == 0:
+        # The RST's arrival from the client's death just written: one pass over the block, not a copy
+        # of the settings' grid into it (death + 0.0 + h is death + h, to the bit; NaN stays NaN).
+        rst_at = np.add(client["at_s"], h, out=dest["server"]["at_s"])
+    server = side_fields(rst, rst_at, rule.late, by_code("tcp.reset_received"), dies, dest=dest and dest["server"])
+    return eligible, {"client": client, "server": server}
 
 
 KEEPALIVE = Family("keepalive", _keepalive_matches, _keepalive_block)

@@ -215,13 +215,19 @@ def linux_first_probe_from(t_s, idle_s, intvl_s):
     return np.maximum(1.0, np.ceil((t_s - idle_s) / intvl_s - 1e-9) + 1)
 
 
-def linux_probe_sent(k, probe_s, probes, user_timeout_s, death_s):
+def linux_probe_sent(k, probe_s, probes, user_timeout_s, death_s, out=None):
     """Does probe ``k``, due at ``probe_s`` [s], go out before the Linux rule gives up at ``death_s``?
 
     Without ``TCP_USER_TIMEOUT`` while ``k <= probes``; with it (``user_timeout_s > 0``; the count
-    is then ignored) while it is due before the give-up.  Arrays broadcast.
+    is then ignored) while it is due before the give-up.  Arrays broadcast; ``out``: a bool array
+    to write the answer into (the sweep families' reused arrays).
     """
-    return ((probes >= k) & (user_timeout_s <= 0)) | ((user_timeout_s > 0) & (probe_s < death_s))
+    if np.ndim(user_timeout_s) == 0:              # one user timeout: one of the two conditions
+        if user_timeout_s > 0:
+            return np.less(probe_s, death_s, out=out)
+        return np.greater_equal(probes, k, out=out)
+    sent = ((probes >= k) & (user_timeout_s <= 0)) | ((user_timeout_s > 0) & (probe_s < death_s))
+    return sent if out is None else np.copyto(out, sent) or out
 
 
 def bsd_keepalive_death_s(idle_s, intvl_s, count):
