@@ -174,7 +174,10 @@ def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | Non
                    ("timing_sensitive", bool))}
         side_fields(dies, at, late, by, half_open, small, little, sensitive)
         for f, a in little.items():
-            np.copyto(dest[f], a)
+            if f == "timing_sensitive" and sensitive is None:
+                dest[f].fill(False)
+            else:
+                np.copyto(dest[f], a)
         return dest
     if not every and np.shape(dies) != block:
         dies = _whole("side_fields.dies", dies, block)

@@ -8,6 +8,7 @@ ssh, sshd and middlebox families use.
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, NamedTuple
 
 import numpy as np
@@ -16,9 +17,9 @@ from ..mechanisms import tcp_keepalive as ka
 from ..mechanisms import tcp_retransmit as rt
 from ..scenario import Scenario
 from . import grid
-from .grid import (FAULT_AXES, TIE_S, Family, by_code, clear_of, shape_of, host_fault_death, keepalive_settings, linux_established,
-                   lost_peer_fault, one_way_s, outage, reset_arrives, run_until_s, side_fields, versus,
-                   where_also, window_holds, windows_overlap)
+from .grid import (FAULT_AXES, TIE_S, Family, by_code, clear_of, host_fault_death, keepalive_settings,
+                   linux_established, lost_peer_fault, one_way_s, outage, reset_arrives, run_until_s, shape_of,
+                   side_fields, versus, window_holds, windows_overlap)
 
 KEEPALIVE_AXES = {"client.socket.TCP_KEEPIDLE", "client.socket.TCP_KEEPINTVL", "client.socket.TCP_KEEPCNT",
                   "client.socket.TCP_USER_TIMEOUT", "client.sysctl.net.ipv4.tcp_keepalive_time",
@@ -110,6 +111,15 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
     return _server_lost(f.kind, rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest)
 
 
+def _spread(x, settings: tuple[int, ...]):
+    """``x`` over every settings axis after the first, contiguous, where it varies along one of
+    those only (else as it is)."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 0 or len(settings) < 2 or x.shape[0] != 1 or math.prod(settings[1:]) == x.size:
+        return x
+    return np.ascontiguousarray(np.broadcast_to(x, (1,) + settings[1:]))
+
+
 class _Rule(NamedTuple):
     """The keepalive rule over a block's settings [s] (:func:`_rule_over`)."""
 
@@ -133,6 +143,11 @@ def _rule_over(idle, intvl, cnt, ut, hz: int) -> _Rule:
     instant (the path back, the run's end) must go the same way at the latest corner; where one
     might not, the point is left to the simulator, so every point kept is not timing-sensitive.
     """
+    # Each setting that varies along an inner axis, spread over every settings axis but the first
+    # (a small copy): then numpy coalesces those axes and each pass over the settings' grid is a few
+    # long loops, not one loop of a few values (the last settings axis) per point of the others.
+    settings = shape_of(idle, intvl, cnt, ut)
+    idle, intvl, cnt, ut = (_spread(x, settings) for x in (idle, intvl, cnt, ut))
     death, late, by_rule, j = keepalive_rule(idle, intvl, cnt, ut, hz, scratch=True)
     jm1 = j - 1
     last_probe = ka.linux_keepalive_firing_s(idle, intvl, jm1,          # the last probe before the death firing

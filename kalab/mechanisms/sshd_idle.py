@@ -174,4 +174,4 @@ def format_pairs(pairs) -> str:
 
 __all__ = ["CHANNEL_TIMEOUT_SINCE", "UNUSED_CONNECTION_TIMEOUT_SINCE", "GLOBAL_SINCE", "listed_types",
            "parse_channel_timeout", "session_timeout_s", "global_timeout_s", "channel_close_s", "unused_close_s",
-           "unmatched_session_patterns", "math"]
+           "unmatched_session_patterns"]
