@@ -11,10 +11,13 @@ with the figures.  ``--memory``: a 10^8-point grid written to disk (``sweep(out=
 memory (target 1 GiB); and the fallback's allocation peak at two numbers of simulated points (it
 streams: no growth).  ``--parallel``: only the executor figures; ``--floor``: only the keepalive
 family against its floor (its closed form, block by block as sweep() cuts the grid, into warm result
-arrays; the points it leaves to the simulator are counted, not simulated).
+arrays; the points it leaves to the simulator are counted, not simulated); with ``--orders`` also on
+the same points in other layouts (GRID_ORDERS).  The allocating floor is timed after the interleaved
+rounds, not among them: its 8 MB temporaries grow and trim the C heap, which would then fault in
+whatever runs next.
 
     python benchmarks/sweep.py
-    python benchmarks/sweep.py --floor
+    python benchmarks/sweep.py --floor [--orders]
     python benchmarks/sweep.py --parallel
     python benchmarks/sweep.py --memory
 """
@@ -175,15 +178,43 @@ def keepalive_vs_floor(label: str, base: dict, axes: dict) -> None:
           f"{t_fam / t_alloc:.2f}x)")
 
 
-def floors() -> None:
-    """The keepalive family against the floor on four grids (interleaved, best of ROUNDS each: the family
-    and its floor see the same machine, shared and noisy)."""
+_I, _V, _C = np.arange(1, 101), np.arange(1, 101), np.arange(1, 11)
+_REBOOT = dict(BASE, faults=[{"kind": "host_reboot", "side": "server", "at_s": 1, "down_s": 60}])
+#: "Any grid of the family": the same 10^6 points with other axes innermost or outermost (the layout
+#: is what costs: an innermost axis of few values is the hard case), the user timeout swept, the fault's
+#: start swept.
+GRID_ORDERS = {
+    "outage outermost": (BASE, {"faults.0.for_s": np.linspace(5, 500, 10), "client.socket.TCP_KEEPIDLE": _I,
+                                "client.socket.TCP_KEEPINTVL": _V, "client.socket.TCP_KEEPCNT": _C}),
+    "run's end innermost": (BASE, {"client.socket.TCP_KEEPIDLE": _I, "client.socket.TCP_KEEPINTVL": _V,
+                                   "client.socket.TCP_KEEPCNT": _C, "until_s": np.linspace(100, 2000, 10)}),
+    "rtt innermost": (BASE, {"client.socket.TCP_KEEPIDLE": _I, "client.socket.TCP_KEEPINTVL": _V,
+                             "client.socket.TCP_KEEPCNT": _C, "path.rtt_ms": np.linspace(0.1, 50, 10)}),
+    "TCP_USER_TIMEOUT axis": (BASE, {"client.socket.TCP_KEEPIDLE": _I, "client.socket.TCP_KEEPINTVL": _V,
+                                     "client.socket.TCP_USER_TIMEOUT": np.linspace(0, 600_000, 10),
+                                     "faults.0.for_s": np.linspace(5, 500, 10)}),
+    "outage start and length": (BASE, {"client.socket.TCP_KEEPIDLE": _I, "client.socket.TCP_KEEPINTVL": _V,
+                                       "faults.0.at_s": np.arange(0, 10), "faults.0.for_s": np.linspace(5, 500, 10)}),
+    "server crash, run's end innermost": (dict(BASE, faults=[{"kind": "host_crash", "side": "server", "at_s": 1}]),
+                                          {"client.socket.TCP_KEEPIDLE": _I, "client.socket.TCP_KEEPINTVL": _V,
+                                           "client.socket.TCP_KEEPCNT": _C, "until_s": np.linspace(100, 2000, 10)}),
+    "server reboot, its length innermost": (_REBOOT, {"client.socket.TCP_KEEPIDLE": _I,
+                                                      "client.socket.TCP_KEEPINTVL": _V, "client.socket.TCP_KEEPCNT": _C,
+                                                      "faults.0.down_s": np.linspace(5, 500, 10)}),
+}
+
+
+def floors(orders: bool = False) -> None:
+    """The keepalive family against the floor on four grids -- with ``orders``, also on GRID_ORDERS
+    (interleaved, best of ROUNDS each: the family and its floor see the same machine, shared and noisy)."""
     keepalive_vs_floor("keepalive, outage 1-3600 s (100 values)", BASE, AXES)
     keepalive_vs_floor("keepalive, issue-18 grid (outage 5-500 s)", BASE, ISSUE18_AXES)
     for kind in ({"kind": "host_crash", "side": "server", "at_s": 1},
                  {"kind": "host_reboot", "side": "server", "at_s": 1, "down_s": 60}):
         keepalive_vs_floor(f"keepalive, server {kind['kind'][5:]}, rtt axis", dict(BASE, faults=[kind]),
                            HOST_FAULT_AXES)
+    for name, (base, axes) in GRID_ORDERS.items() if orders else ():
+        keepalive_vs_floor(f"keepalive, {name}", base, axes)
 
 
 def main() -> None:
@@ -266,7 +297,7 @@ if __name__ == "__main__" and "--parallel" in sys.argv:
     parallel()
 elif __name__ == "__main__" and "--floor" in sys.argv:
     print(load_average())
-    floors()
+    floors(orders="--orders" in sys.argv)
     print(load_average())
 elif __name__ == "__main__" and "--memory" not in sys.argv:
     main()

@@ -319,7 +319,7 @@ def forget() -> None:
     _scratch.last.clear()
 
 
-def versus(fn, *values, masks: int, pivots: int = 1):
+def versus(fn, *values, masks: int, pivots: int = 1, name: str = "versus"):
     """Masks over the block (``masks`` of them, at most 8) from ``fn(out, *values)``, which writes
     them into ``out[:masks]`` (``out[masks:]``: two spare arrays for :func:`clear_of`), computed with
     the *pivot* axes moved outermost and returned in the block's layout, C-contiguous, in
@@ -333,8 +333,9 @@ def versus(fn, *values, masks: int, pivots: int = 1):
     one long loop.  Moved outermost, the settings' axes make one long contiguous inner loop.  The
     masks come back as the bits of one byte a point, so putting them in the block's layout is one
     transposing copy, not one a mask; each mask is then two cheap passes over bytes.  Every array of
-    the block's size is a :func:`scratch` array.  Used only when the pivot axes are not already the
-    outermost ones (else ``fn`` on the block as it is).
+    the block's size is a :func:`scratch` array, named after ``name``: the masks are the caller's until
+    the next call with the same ``name`` on this thread.  Used only when the pivot axes are not
+    already the outermost ones (else ``fn`` on the block as it is).
 
     >>> a, b = np.arange(6.0).reshape(3, 2, 1), np.array([1.5, 3.5, 9.0])
     >>> (versus(lambda out, x, y: np.less(x, y, out=out[0]), a, b, masks=1)[0] == (a < b)).all()
@@ -347,14 +348,14 @@ def versus(fn, *values, masks: int, pivots: int = 1):
     values = [v if v.ndim == nd else v.reshape((1,) * (nd - v.ndim) + v.shape) for v in values]
     lead = sorted({i for v in values[len(values) - pivots:] for i, n in enumerate(v.shape) if n > 1})
     if not lead or lead == list(range(len(lead))) or math.prod(shape) < MOVE_MIN_POINTS:
-        out = [scratch(f"versus.{i}", shape) for i in range(masks + 2)]
+        out = [scratch(f"{name}.{i}", shape) for i in range(masks + 2)]
         fn(out, *values)
         return tuple(out[:masks])
     # (Transposed views by one permutation: np.moveaxis checks its axes on every call, which was a
     # tenth of a small block's time.)
     perm = lead + [i for i in range(nd) if i not in lead]
     moved_shape = tuple(shape[i] for i in perm)
-    work = [scratch(f"versus.moved.{i}", moved_shape) for i in range(masks + 2)]
+    work = [scratch(f"{name}.moved.{i}", moved_shape) for i in range(masks + 2)]
     old_bufsize = np.setbufsize(MOVED_BUFSIZE)
     try:
         fn(work, *(v.transpose(perm) for v in values))
@@ -366,7 +367,7 @@ def versus(fn, *values, masks: int, pivots: int = 1):
     np.copyto(bits, work[0].view(np.uint8))
     for i in range(1, masks):
         bits += np.multiply(work[i].view(np.uint8), np.uint8(1 << i), out=spare)
-    packed = scratch("versus.packed", shape, np.uint8)
+    packed = scratch(f"{name}.packed", shape, np.uint8)
     # The one transposing copy: a pivot value at a time where they are few (a contiguous read and a
     # strided write each; a third faster than numpy's copy, whose inner loop is then a few bytes).
     lead_shape = moved_shape[:len(lead)]
@@ -380,7 +381,7 @@ def versus(fn, *values, masks: int, pivots: int = 1):
         np.copyto(packed, bits.transpose(np.argsort(perm)))
     out = []
     for i in range(masks):
-        mask = scratch(f"versus.{i}", shape)
+        mask = scratch(f"{name}.{i}", shape)
         np.bitwise_and(packed, np.uint8(1 << i), out=mask.view(np.uint8))
         out.append(np.not_equal(mask.view(np.uint8), 0, out=mask) if i else mask)
     return tuple(out)

@@ -179,8 +179,15 @@ def _server_lost(kind, rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h,
     if after_all:
         dies = np.asarray(True)
     else:
-        dies = c_at <= until
-        eligible = eligible & clear_of(c_at, c_at + c_late, until)
+        c_latest = rule.death_latest if c_at is rule.death else c_at + c_late
+
+        def decide(out, c_at, c_latest, ok, u):
+            dies, good, spare, spare2 = out
+            np.less_equal(c_at, u, out=dies)
+            np.copyto(good, ok)
+            np.greater(good, window_holds(c_at, c_latest, u, out=spare, spare=spare2), out=good)   # good & ~holds
+
+        dies, eligible = versus(decide, c_at, c_latest, eligible, until, masks=2, name="keepalive.run_end")
     in_run = a <= until
     shape = grid.shape_of(dies, c_at, until, back, a)
     s_at, s_late, s_by = host_fault_death(kind, a)
@@ -213,7 +220,7 @@ def _reboot(rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest):
     # (The count's axis and the reboot's end outermost: probe k's times vary with the one, the
     # give-up's with the other, both with the idle time and interval -- the long inner loop.)
     reset, steady = versus(decide, k, t_k, t_k_latest, rule.death, rule.death_latest, ok, rule.steady, cnt, back,
-                           masks=2, pivots=2)
+                           masks=2, pivots=2, name="keepalive.reboot")
     # The client's lateness and cause on their own grid (the settings', and the reboot's end where
     # swept); its death varies with the rtt too: into the result where there is one (side_fields
     # then leaves it), else into a reused array.
