@@ -230,6 +230,18 @@ def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | Non
     return {"at_s": at_s, "latest_s": latest, "by": by8, "fate": fate, "timing_sensitive": ts}
 
 
+def _moved(v: np.ndarray, perm: list[int], block: tuple[int, ...], name: str) -> np.ndarray:
+    """``v`` in :func:`versus`'s moved layout: a view -- or, where that view is strided and ``v`` is
+    small beside the block (a quarter or less), a contiguous copy (a reused array): every pass over
+    the block reads it, and a strided read costs a cache line a value."""
+    m = v.transpose(perm)
+    if m.flags.c_contiguous or 4 * m.size > math.prod(block):
+        return m
+    copy = scratch(name, m.shape, m.dtype)
+    np.copyto(copy, m)
+    return copy
+
+
 def _whole(name: str, mask, block: tuple[int, ...]) -> np.ndarray:
     """``mask`` copied out over the whole block, into a :func:`scratch` array."""
     whole = scratch(name, block)
@@ -358,7 +370,7 @@ def versus(fn, *values, masks: int, pivots: int = 1, name: str = "versus"):
     work = [scratch(f"{name}.moved.{i}", moved_shape) for i in range(masks + 2)]
     old_bufsize = np.setbufsize(MOVED_BUFSIZE)
     try:
-        fn(work, *(v.transpose(perm) for v in values))
+        fn(work, *(_moved(v, perm, shape, f"{name}.value.{i}") for i, v in enumerate(values)))
     finally:
         np.setbufsize(old_bufsize)
     # Pack (u8 multiplications and additions, not shifts: numpy's shifts of bytes are not vectorised,

@@ -112,12 +112,15 @@ def _keepalive_block(base: Mapping, cols: dict, sc: Scenario, dest: dict | None 
 
 
 def _spread(x, settings: tuple[int, ...]):
-    """``x`` over every settings axis after the first, contiguous, where it varies along one of
-    those only (else as it is)."""
+    """``x`` over every settings axis after the outermost one along which the settings vary,
+    contiguous -- where ``x`` does not vary along that outermost axis (else as it is, as is a
+    number).  A small copy: those inner axes hold a fraction of the settings' grid."""
     x = np.asarray(x, dtype=float)
-    if x.ndim == 0 or len(settings) < 2 or x.shape[0] != 1 or math.prod(settings[1:]) == x.size:
+    first = next((i for i, n in enumerate(settings) if n > 1), None)
+    if x.ndim != len(settings) or first is None or x.shape[first] != 1:
         return x
-    return np.ascontiguousarray(np.broadcast_to(x, (1,) + settings[1:]))
+    inner = (1,) * (first + 1) + settings[first + 1:]
+    return x if x.shape == inner else np.ascontiguousarray(np.broadcast_to(x, inner))
 
 
 class _Rule(NamedTuple):
@@ -131,6 +134,8 @@ class _Rule(NamedTuple):
     last_probe: np.ndarray         # firing j - 1, the last probe
     last_probe_latest: np.ndarray
     steady: np.ndarray             # give_up_steady
+    max_death: float
+    max_late: float
     max_death_latest: float
 
 
@@ -158,24 +163,28 @@ def _rule_over(idle, intvl, cnt, ut, hz: int) -> _Rule:
     steady = give_up_steady(ut, j, last_probe, last_probe_latest, hz)
     death_latest = np.add(death, late, out=_settings_scratch("death_latest", death, late))
     with np.errstate(invalid="ignore"):
-        top = float(np.max(death_latest))
-    return _Rule(death, late, death_latest, by_rule, j, last_probe, last_probe_latest, steady, top)
+        tops = float(np.max(death)), float(np.max(late)), float(np.max(death_latest))
+    return _Rule(death, late, death_latest, by_rule, j, last_probe, last_probe_latest, steady, *tops)
 
 
 def _server_lost(kind, rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest):
     """The server crashes (``host_crash``) or reboots (``host_reboot``) at ``a``: the client's
     keepalive gives up by the rule; a rebooted server answers the first probe after it is back
     with RST (if the rule has not killed first), which the client has ``2 h`` after sending it."""
-    if kind == "host_reboot":
-        c_at, c_late, c_by, steady = _reboot(rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest)
-    else:
-        c_at, c_late, c_by, steady = rule.death, rule.late, rule.by, rule.steady
     # The fault starts no later than the first probe (a crash at t = 0 races the start: simulated).
-    eligible = (a <= idle) & (a > 0) & steady
+    starts_in_time = (a <= idle) & (a > 0)
+    if kind == "host_reboot":
+        c_at, c_late, c_by, steady, latest_bound = _reboot(rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest)
+        eligible = np.logical_and(starts_in_time, steady, out=steady)      # (steady: versus's, ours to reuse)
+    else:
+        c_at, c_late, c_by = rule.death, rule.late, rule.by
+        eligible = starts_in_time & rule.steady
+        latest_bound = rule.max_death_latest
     # The client dies within the run, and its death is clear of the run's end (kalab.timing): where
-    # the run ends after every death's latest time, no pass over the block tells so.
+    # the run ends after every death's latest time (a bound from the small grids), no pass over the
+    # block tells so.
     with np.errstate(invalid="ignore"):
-        after_all = np.max(c_at) + np.max(c_late) + 2 * TIE_S < np.min(until)
+        after_all = latest_bound + 2 * TIE_S < np.min(until)
     if after_all:
         dies = np.asarray(True)
     else:
@@ -221,16 +230,23 @@ def _reboot(rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest):
     # give-up's with the other, both with the idle time and interval -- the long inner loop.)
     reset, steady = versus(decide, k, t_k, t_k_latest, rule.death, rule.death_latest, ok, rule.steady, cnt, back,
                            masks=2, pivots=2, name="keepalive.reboot")
-    # The client's lateness and cause on their own grid (the settings', and the reboot's end where
-    # swept); its death varies with the rtt too: into the result where there is one (side_fields
-    # then leaves it), else into a reused array.
-    c_late = np.where(reset, t_k_late, rule.late)
-    c_by = np.where(reset, by_code("tcp.reset_received"), rule.by)
-    c_at = dest["client"]["at_s"] if dest else grid.scratch("keepalive.reboot.at_s", shape_of(reset, h, until, a),
-                                                            float)
-    np.copyto(c_at, reset_arrives(t_k, h))
-    np.copyto(c_at, rule.death, where=~reset)
-    return c_at, c_late, c_by, steady
+    # The client's death (it varies with the rtt too) and cause: into the result where there is one
+    # (side_fields then leaves them), else into reused arrays; its lateness into a reused array on
+    # its own grid (the settings', and the reboot's end where swept).
+    block = dest["client"]["at_s"].shape if dest else shape_of(reset, h, until, a)
+    c_at = dest["client"]["at_s"] if dest else grid.scratch("keepalive.reboot.at_s", block, float)
+    np.copyto(c_at, rule.death)
+    np.copyto(c_at, reset_arrives(t_k, h), where=reset)
+    c_late = grid.scratch("keepalive.reboot.late", reset.shape, float)
+    np.copyto(c_late, rule.late)
+    np.copyto(c_late, t_k_late, where=reset)
+    c_by = grid.scratch("keepalive.reboot.by", reset.shape, np.uint8)
+    np.copyto(c_by, rule.by)
+    np.copyto(c_by, by_code("tcp.reset_received"), where=reset)
+    with np.errstate(invalid="ignore"):
+        bound = max(float(np.max(reset_arrives(t_k, np.max(h)))), rule.max_death) \
+            + max(float(np.max(t_k_late)), rule.max_late)
+    return c_at, c_late, c_by, steady, bound
 
 
 def _link_down(rule: _Rule, rule_key, idle, back, until, a, h, dest):
