@@ -256,8 +256,10 @@ def _link_down(rule: _Rule, rule_key, idle, back, until, a, h, dest):
     end (kalab.timing).  All that is compared against the outage, the run's end and the rtt is
     computed in one :func:`~kalab.families.grid.versus` (those axes outermost)."""
     # The RST reaches the server h after the death (the settings' grid, and the rtt's where swept).
-    dh = grid.same_as_last("keepalive.rst_arrives", (rule_key, grid.values_key(h)),
-                           lambda: np.add(rule.death, h, out=_settings_scratch("rst_arrives", rule.death, h)))
+    def rst_arrives():
+        return grid.same_as_last("keepalive.rst_arrives", (rule_key, grid.values_key(h)),
+                                 lambda: np.add(rule.death, h, out=_settings_scratch("rst_arrives", rule.death, h)))
+
     # Where the run ends after every RST's latest arrival (a long run: the usual case), the run's
     # end decides nothing and is clear of every window -- no check at all.  (max(death + late) + max(h)
     # bounds every (death + h) + late, to the last bit with TIE_S to spare.)
@@ -270,6 +272,7 @@ def _link_down(rule: _Rule, rule_key, idle, back, until, a, h, dest):
         values += [back, a]
         pivots = 2
     else:
+        dh = rst_arrives()
         dh_late = np.add(dh, rule.late, out=_settings_scratch("rst_arrives_latest", dh, rule.late))
         values += [dh, dh_late, back, a, until, h]
         pivots = 4
@@ -296,11 +299,12 @@ def _link_down(rule: _Rule, rule_key, idle, back, until, a, h, dest):
 
     dies, rst, eligible = versus(decide, *values, masks=3, pivots=pivots)
     client = side_fields(dies, rule.death, rule.late, rule.by, dest=dest and dest["client"])
-    rst_at = dh
-    if dest and np.ndim(h) == 0:
+    if dest:
         # The RST's arrival from the client's death just written: one pass over the block, not a copy
         # of the settings' grid into it (death + 0.0 + h is death + h, to the bit; NaN stays NaN).
         rst_at = np.add(client["at_s"], h, out=dest["server"]["at_s"])
+    else:
+        rst_at = rst_arrives()
     server = side_fields(rst, rst_at, rule.late, by_code("tcp.reset_received"), dies, dest=dest and dest["server"])
     return eligible, {"client": client, "server": server}
 
