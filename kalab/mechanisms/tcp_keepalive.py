@@ -158,7 +158,9 @@ def linux_keepalive_intervals(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: i
     if ut.ndim == 0 and ut <= 0:                  # one user timeout, unset: the count (no pass over the grid)
         return np.asarray(probes, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        k_ut = np.maximum(1.0, np.ceil((ut - idle) / intvl - 1e-9))
+        k_ut = (ut - idle) / intvl                   # (then in place: one array of the settings' grid, not four)
+        k_ut = np.maximum(1.0, np.ceil(np.subtract(k_ut, 1e-9, out=k_ut), out=k_ut), out=k_ut) if k_ut.ndim \
+            else np.maximum(1.0, np.ceil(k_ut - 1e-9))
     return k_ut if ut.ndim == 0 else np.where(ut > 0, k_ut, np.asarray(probes, dtype=float))
 
 
