@@ -34,12 +34,17 @@ import numpy as np
 from . import native
 from .errors import ScenarioError, show
 from .families import BY_CODES, FATE_CODES, family_for
-from .families.grid import forget, scratch
+from .families.grid import forget, release, scratch
 from .dotted import with_values
 from .scenario import load, split_key, with_value
 from .simulate import simulate
 
-CHUNK_POINTS = 1 << 18
+#: The most points in a block (a serial sweep's block; with an executor or a store, the cap).  Each
+#: block of a vectorized family pays a fixed ~0.2 ms of Python and the first touch of its reused
+#: arrays: measured with ``benchmarks/sweep.py --floor --orders``, 2^20 points a block put the
+#: keepalive family 5-15 % nearer its numpy floor than 2^18 on every layout, for ~40 MB of result
+#: and at most ~80 MB of reused arrays (kalab.families.grid.scratch, dropped when the sweep ends).
+CHUNK_POINTS = 1 << 20
 #: The fallback collects the simulations' garbage cycles every this many points (about 1 ms per ~0.6 s).
 GC_EVERY_POINTS = 1000
 #: The progress line appears only once a sweep has run this long [s].
@@ -558,7 +563,7 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
     ``executor``: a :class:`concurrent.futures.Executor` (``ProcessPoolExecutor``, a Dask cluster's
     ``client.get_executor()``) or a ``dask.distributed.Client``; the grid's blocks (closed form and
     simulated points together) then run there.  The answer is the same, bit for bit, whatever the
-    executor, ``chunk_points`` (the most points of a block; by default 2^18, and with an executor
+    executor, ``chunk_points`` (the most points of a block; by default 2^20, and with an executor
     or a store enough blocks to share out) or the number of workers.
     """
     base, executor = _check_arguments(scenario, axes, progress, chunk_points, out, max_result_bytes, executor)
@@ -694,6 +699,7 @@ def sweep(scenario: Mapping, axes: Mapping[str, Iterable], *, progress: bool | N
     n_simulated = st["simulated"] + sum(done.values())
     if n_simulated:
         report(final=True)
+    release()                              # (this thread's reused arrays: a sweep's worth of memory)
     if disk is not None:
         data = {side: {f: d.close() for f, d in fields.items()} for side, fields in disk.items()}
     elif store is not None:

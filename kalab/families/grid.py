@@ -286,8 +286,9 @@ def scratch(name: str, shape: tuple[int, ...], dtype=bool) -> np.ndarray:
     allocator, and its first touch costs a page fault a 4 KiB page -- measured here, a keepalive
     block's dozen temporaries cost as much as its arithmetic.  Its contents are the caller's until
     the next call with the same ``name`` on this thread; what a family returns from one (the
-    ``ok`` mask) is read by :func:`kalab.sweep._compute_block` before the next block.  At most a
-    few MiB a thread (:data:`kalab.sweep.CHUNK_POINTS` points a block).
+    ``ok`` mask) is read by :func:`kalab.sweep._compute_block` before the next block.  In all
+    proportional to a block (:data:`kalab.sweep.CHUNK_POINTS` points): up to ~80 MB a thread, which
+    :func:`release` drops (a sweep ends with it).
     """
     key = (name, shape, dtype)
     view = _scratch.views.get(key)
@@ -329,6 +330,14 @@ def values_key(*values) -> tuple:
 def forget() -> None:
     """Drop this thread's :func:`same_as_last` answers (and the arrays they hold)."""
     _scratch.last.clear()
+
+
+def release() -> None:
+    """Drop this thread's reused arrays (:func:`scratch`) and answers (:func:`forget`): a sweep ends
+    with it, so its memory goes with it."""
+    forget()
+    _scratch.views.clear()
+    _scratch.buffers.clear()
 
 
 def versus(fn, *values, masks: int, pivots: int = 1, name: str = "versus"):
