@@ -241,8 +241,15 @@ def _reboot(rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest):
     np.copyto(c_late, rule.late)
     np.copyto(c_late, t_k_late, where=reset)
     c_by = grid.scratch("keepalive.reboot.by", reset.shape, np.uint8)
-    np.copyto(c_by, rule.by)
-    np.copyto(c_by, by_code("tcp.reset_received"), where=reset)
+    rst = by_code("tcp.reset_received")
+    if np.ndim(rule.by) == 0:
+        # One cause by the rule (one user timeout): by + reset * (RST - by), in bytes (mod 256,
+        # exact) -- two passes without branches, where a masked copy tests every point.
+        np.multiply(reset.view(np.uint8), np.uint8((int(rst) - int(rule.by)) % 256), out=c_by)
+        c_by += np.uint8(rule.by)
+    else:
+        np.copyto(c_by, rule.by)
+        np.copyto(c_by, rst, where=reset)
     with np.errstate(invalid="ignore"):
         bound = max(float(np.max(reset_arrives(t_k, np.max(h)))), rule.max_death) \
             + max(float(np.max(t_k_late)), rule.max_late)
