@@ -522,6 +522,9 @@ def test_the_region_map_shows_where_timing_decides():
     ({"kind": "link_down", "at_s": 1, "for_s": 60}, {"path.rtt_ms": [0.2, 5, 80, 300], "until_s": [150, 400, 9000]}),
     ({"kind": "host_reboot", "side": "server", "at_s": 2, "down_s": 60},
      {"faults.0.down_s": [5, 30, 61, 119.5, 400], "path.rtt_ms": [0.2, 30, 250]}),
+    ({"kind": "host_reboot", "side": "server", "at_s": 2, "down_s": 60}, {"faults.0.down_s": [5, 30, 61, 119.5, 400]}),
+    ({"kind": "host_reboot", "side": "server", "at_s": 2, "down_s": 60},
+     {"faults.0.down_s": [5, 30, 61, 119.5, 400], "until_s": [80, 300, 20_000]}),
     ({"kind": "host_crash", "side": "server", "at_s": 2}, {"path.rtt_ms": [1, 40], "until_s": [90, 700, 50_000]}),
 ])
 def test_the_keepalive_family_in_many_moved_blocks_equals_simulate(fault, pivot):

@@ -203,7 +203,10 @@ def side_fields(dies, at, late, by, half_open=None, shape=None, dest: dict | Non
     if every and math.prod(shape_of(at, late)) < at_s.size:
         np.copyto(latest, np.add(late, at))                 # (the same sum, on the small grid)
     else:
-        np.copyto(latest, late)
+        if late is not latest:
+            np.copyto(latest, late)
+        elif not every:
+            raise ValueError("side_fields: late may be latest_s only where every point dies")
         np.add(latest, at_s, out=latest)
     if every:
         if by is not by8:

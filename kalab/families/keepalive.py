@@ -174,8 +174,8 @@ def _server_lost(kind, rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h,
     # The fault starts no later than the first probe (a crash at t = 0 races the start: simulated).
     starts_in_time = (a <= idle) & (a > 0)
     if kind == "host_reboot":
-        c_at, c_late, c_by, steady, latest_bound = _reboot(rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest)
-        eligible = np.logical_and(starts_in_time, steady, out=steady)      # (steady: versus's, ours to reuse)
+        c_at, c_late, c_by, eligible, latest_bound = _reboot(rule, idle, intvl, cnt, ut, hz, back, until, a, h,
+                                                             starts_in_time, dest)
     else:
         c_at, c_late, c_by = rule.death, rule.late, rule.by
         eligible = starts_in_time & rule.steady
@@ -205,7 +205,7 @@ def _server_lost(kind, rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h,
     return eligible, out
 
 
-def _reboot(rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest):
+def _reboot(rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, starts_in_time, dest):
     """The rebooted server answers the first probe after it is back (probe ``k``) with RST, if the
     rule has not killed first (``reset``): then the client dies ``2 h`` after sending it, else by the
     rule.  Returns the client's death, its lateness and cause, and where no timing corner changes
@@ -217,8 +217,8 @@ def _reboot(rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest):
     t_k_late = ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz)
     t_k_latest = t_k + t_k_late
     t_prev = ka.linux_keepalive_firing_s(idle, intvl, k - 2)
-    ok = ((k < 2) | clear_of(t_prev, t_prev + ka.linux_keepalive_firing_late_s(idle, intvl, k - 2, hz), back)) \
-        & clear_of(t_k, t_k_latest, back) & np.isfinite(back)
+    ok = starts_in_time & ((k < 2) | clear_of(t_prev, t_prev + ka.linux_keepalive_firing_late_s(idle, intvl, k - 2, hz),
+                                              back)) & clear_of(t_k, t_k_latest, back) & np.isfinite(back)
 
     def decide(out, k, t_k, t_k_latest, d, d_latest, ok, steady, cnt, _back):
         reset, good, spare, spare2 = out
@@ -230,17 +230,24 @@ def _reboot(rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest):
     # give-up's with the other, both with the idle time and interval -- the long inner loop.)
     reset, steady = versus(decide, k, t_k, t_k_latest, rule.death, rule.death_latest, ok, rule.steady, cnt, back,
                            masks=2, pivots=2, name="keepalive.reboot")
-    # The client's death (it varies with the rtt too) and cause: into the result where there is one
-    # (side_fields then leaves them), else into reused arrays; its lateness into a reused array on
-    # its own grid (the settings', and the reboot's end where swept).
+    with np.errstate(invalid="ignore"):
+        bound = max(float(np.max(reset_arrives(t_k, np.max(h)))), rule.max_death) \
+            + max(float(np.max(t_k_late)), rule.max_late)
+    # The client's death (it varies with the rtt too): into the result where there is one (side_fields
+    # then leaves it), else into a reused array.  Its cause and lateness on their own grid (the
+    # settings', and the reboot's end's) -- into the result too where that is the block's, the
+    # lateness only where the run ends after every death (side_fields then adds the death to it in
+    # place; else it writes NaN there first).
     block = dest["client"]["at_s"].shape if dest else shape_of(reset, h, until, a)
+    full = dest and reset.shape == block                # (else the small grid's, copied in by side_fields)
+    in_place = full and bound + 2 * TIE_S < np.min(until)
     c_at = dest["client"]["at_s"] if dest else grid.scratch("keepalive.reboot.at_s", block, float)
     np.copyto(c_at, rule.death)
     np.copyto(c_at, reset_arrives(t_k, h), where=reset)
-    c_late = grid.scratch("keepalive.reboot.late", reset.shape, float)
+    c_late = dest["client"]["latest_s"] if in_place else grid.scratch("keepalive.reboot.late", reset.shape, float)
     np.copyto(c_late, rule.late)
     np.copyto(c_late, t_k_late, where=reset)
-    c_by = grid.scratch("keepalive.reboot.by", reset.shape, np.uint8)
+    c_by = dest["client"]["by"] if full else grid.scratch("keepalive.reboot.by", reset.shape, np.uint8)
     rst = by_code("tcp.reset_received")
     if np.ndim(rule.by) == 0:
         # One cause by the rule (one user timeout): by + reset * (RST - by), in bytes (mod 256,
@@ -250,9 +257,6 @@ def _reboot(rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, dest):
     else:
         np.copyto(c_by, rule.by)
         np.copyto(c_by, rst, where=reset)
-    with np.errstate(invalid="ignore"):
-        bound = max(float(np.max(reset_arrives(t_k, np.max(h)))), rule.max_death) \
-            + max(float(np.max(t_k_late)), rule.max_late)
     return c_at, c_late, c_by, steady, bound
 
 
