@@ -426,3 +426,18 @@ def test_versus_gives_the_masks_of_a_plain_comparison(shape, pivot, move_min_poi
     for g, w in zip(got, want):
         assert g.shape == np.broadcast_shapes(t.shape, back.shape) and g.flags.c_contiguous
         assert (g == np.broadcast_to(w, g.shape)).all()
+
+
+@pytest.mark.parametrize("a_shape,b_shape", [((4, 5, 1, 6), (4, 5, 3, 1)), ((4, 5, 3, 1), (4, 5, 1, 6)),
+                                             ((4, 5, 3, 6), ()), ((), (4, 5, 3, 6))])
+def test_select_into_is_np_where_whichever_operand_it_copies_under_the_mask(a_shape, b_shape):
+    """kalab.families.grid.select_into: np.where written in place, either order of its two copies."""
+    from kalab.families.grid import select_into
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(size=a_shape), rng.uniform(size=b_shape)
+    mask = rng.uniform(size=(4, 5, 3, 6)) < 0.5
+    out = np.empty(mask.shape)
+    select_into(out, mask, a, b)
+    assert out.tobytes() == np.where(mask, a, b).tobytes()
+    select_into(out, mask, a, b, not_mask=~mask)
+    assert out.tobytes() == np.where(mask, a, b).tobytes()
