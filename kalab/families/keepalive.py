@@ -212,13 +212,25 @@ def _reboot(rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, starts_in_
     that (the probe before ``k`` stays before the reboot's end, probe ``k`` after it and apart from
     the give-up).  What depends on the reboot's end and the count together (the block, often with
     the reboot's length innermost) is worked out by versus; the rest on its own smaller grid."""
-    k = ka.linux_first_probe_from(back, idle, intvl)
-    t_k = ka.linux_keepalive_firing_s(idle, intvl, k - 1)
-    t_k_late = ka.linux_keepalive_firing_late_s(idle, intvl, k - 1, hz)
-    t_k_latest = t_k + t_k_late
-    t_prev = ka.linux_keepalive_firing_s(idle, intvl, k - 2)
-    ok = starts_in_time & ((k < 2) | clear_of(t_prev, t_prev + ka.linux_keepalive_firing_late_s(idle, intvl, k - 2, hz),
-                                              back)) & clear_of(t_k, t_k_latest, back) & np.isfinite(back)
+    # Probe k's times over their own grid (the settings' and the reboot's end's), into reused arrays,
+    # the reboot's end and the interval spread over its inner axes first (long loops; see _spread).
+    small = shape_of(back, idle, intvl)
+    back_s, idle_s, intvl_s = (_spread(x, small) for x in (back, idle, intvl))
+
+    def reuse(name):
+        return grid.scratch("keepalive.reboot." + name, small, float)
+
+    k = ka.linux_first_probe_from(back_s, idle_s, intvl_s, out=reuse("k"))
+    km1 = np.subtract(k, 1, out=reuse("k-1"))
+    km2 = np.subtract(k, 2, out=reuse("k-2"))
+    t_k = ka.linux_keepalive_firing_s(idle_s, intvl_s, km1, out=reuse("t_k"))
+    t_k_late = ka.linux_keepalive_firing_late_s(idle, intvl, km1, hz, out=reuse("t_k_late"))
+    t_k_latest = np.add(t_k, t_k_late, out=reuse("t_k_latest"))
+    t_prev = ka.linux_keepalive_firing_s(idle_s, intvl_s, km2, out=reuse("t_prev"))
+    t_prev_latest = np.add(t_prev, ka.linux_keepalive_firing_late_s(idle, intvl, km2, hz, out=reuse("t_prev_late")),
+                           out=reuse("t_prev_latest"))
+    ok = starts_in_time & ((k < 2) | clear_of(t_prev, t_prev_latest, back)) & clear_of(t_k, t_k_latest, back) \
+        & np.isfinite(back)
 
     def decide(out, k, t_k, t_k_latest, d, d_latest, ok, steady, cnt, _back):
         reset, good, spare, spare2 = out

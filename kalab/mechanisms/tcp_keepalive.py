@@ -208,13 +208,20 @@ def linux_keepalive_death_s(idle_s, intvl_s, probes, user_timeout_s=0.0, hz: int
     return out if out.ndim else float(out)
 
 
-def linux_first_probe_from(t_s, idle_s, intvl_s):
+def linux_first_probe_from(t_s, idle_s, intvl_s, out=None):
     """The number ``k >= 1`` of the first probe sent at or after ``t_s`` [s after the last received
     segment] (probe ``k`` at firing ``k - 1``, :func:`linux_keepalive_firing_s`), the count
     notwithstanding: ``max(1, ceil((t - idle) / intvl) + 1)`` (arrays broadcast).  A peer back at
-    ``t_s`` -- a rebooted host that answers with RST -- first hears this probe.
+    ``t_s`` -- a rebooted host that answers with RST -- first hears this probe.  ``out``: an array
+    of the broadcast shape to write it into (the same steps, in place).
     """
-    return np.maximum(1.0, np.ceil((t_s - idle_s) / intvl_s - 1e-9) + 1)
+    if out is None:
+        return np.maximum(1.0, np.ceil((t_s - idle_s) / intvl_s - 1e-9) + 1)
+    np.divide(np.subtract(t_s, idle_s), intvl_s, out=out)
+    np.subtract(out, 1e-9, out=out)
+    np.ceil(out, out=out)
+    np.add(out, 1, out=out)
+    return np.maximum(1.0, out, out=out)
 
 
 def linux_probe_sent(k, probe_s, probes, user_timeout_s, death_s, out=None):
