@@ -314,8 +314,10 @@ def _link_down(rule: _Rule, rule_key, idle, back, until, a, h, dest):
         if not run_is_long:
             dies &= np.less_equal(d, u, out=spare)
             rst &= np.less_equal(dh, u, out=spare)
-            np.greater(good, window_holds(d, d_late, u, out=spare, spare=spare2), out=good)    # good & ~holds
-            np.greater(good, window_holds(dh, dh_late, u, out=spare, spare=spare2), out=good)
+            # The death's window and its RST's arrival's, as one: [death, RST's latest arrival] holds
+            # both (the RST leaves at the death, h before it arrives) -- a run's end in the gap between
+            # them, less than h wide where there is one, is left to the simulator too (exact there).
+            np.greater(good, window_holds(d, dh_late, u, out=spare, spare=spare2), out=good)    # good & ~holds
         np.greater(good, window_holds(lp, lp_late, b, out=spare, spare=spare2), out=good)
         np.greater(good, window_holds(d, d_late, b, out=spare, spare=spare2), out=good)
 
