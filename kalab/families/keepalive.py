@@ -242,8 +242,8 @@ def _reboot(rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, starts_in_
     # give-up's with the other, both with the idle time and interval -- the long inner loop.)
     reset, steady = versus(decide, k, t_k, t_k_latest, rule.death, rule.death_latest, ok, rule.steady, cnt, back,
                            masks=2, pivots=2, name="keepalive.reboot")
-    with np.errstate(invalid="ignore"):
-        bound = max(float(np.max(reset_arrives(t_k, np.max(h)))), rule.max_death) \
+    with np.errstate(invalid="ignore"):          # (a bound: max t_k + 2 max h >= every RST's arrival)
+        bound = max(float(reset_arrives(np.max(t_k), np.max(h))), rule.max_death) \
             + max(float(np.max(t_k_late)), rule.max_late)
     # The client's death (it varies with the rtt too): into the result where there is one (side_fields
     # then leaves it), else into a reused array.  Its cause and lateness on their own grid (the
@@ -255,7 +255,8 @@ def _reboot(rule: _Rule, idle, intvl, cnt, ut, hz, back, until, a, h, starts_in_
     in_place = full and bound + 2 * TIE_S < np.min(until)
     c_at = dest["client"]["at_s"] if dest else grid.scratch("keepalive.reboot.at_s", block, float)
     no_reset = np.logical_not(reset, out=grid.scratch("keepalive.reboot.no_reset", reset.shape))
-    grid.select_into(c_at, reset, reset_arrives(t_k, h), rule.death, not_mask=no_reset)
+    arrives = reset_arrives(t_k, h, out=grid.scratch("keepalive.reboot.arrives", shape_of(t_k, h), float))
+    grid.select_into(c_at, reset, arrives, rule.death, not_mask=no_reset)
     c_late = dest["client"]["latest_s"] if in_place else grid.scratch("keepalive.reboot.late", reset.shape, float)
     grid.select_into(c_late, reset, t_k_late, rule.late, not_mask=no_reset)
     c_by = dest["client"]["by"] if full else grid.scratch("keepalive.reboot.by", reset.shape, np.uint8)
