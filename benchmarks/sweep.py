@@ -304,12 +304,18 @@ elif __name__ == "__main__" and "--memory" not in sys.argv:
 
 
 def memory_1e8(directory: str) -> None:
-    """A 10^8-point grid written to disk: peak memory of the process (target: within 1 GiB)."""
+    """A 10^8-point grid written to disk: peak memory of the process (target: within 1 GiB).
+
+    The link stays down and the rtt is the fourth axis: no point races a timer against the link's
+    return (kalab.timing), so none is simulated and the figure is the closed form's and the disk's.
+    (With the outage swept instead, as before the timing corners, points race the link's return:
+    0.26 % of the grid's first tenth goes to the simulator, and the run takes most of an hour.)"""
     import resource
     axes = {"client.socket.TCP_KEEPIDLE": np.arange(1, 101), "client.socket.TCP_KEEPINTVL": np.arange(1, 101),
-            "client.socket.TCP_KEEPCNT": np.arange(1, 101), "faults.0.for_s": np.arange(1, 101)}
+            "client.socket.TCP_KEEPCNT": np.arange(1, 101), "path.rtt_ms": np.arange(1, 101)}
     t = time.perf_counter()
-    res = sweep(BASE, axes, out=directory)
+    res = sweep(dict(BASE, faults=[{"kind": "link_down", "at_s": 1, "for_s": None}]), axes, out=directory)
+    assert res.stats["simulated"] == 0, res.stats
     dt = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sample = res["client"]["at_s"][0, 0, 0, :5]   # reading a few values touches a few pages only
