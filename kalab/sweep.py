@@ -41,9 +41,10 @@ from .simulate import simulate
 
 #: The most points in a block (a serial sweep's block; with an executor or a store, the cap).  Each
 #: block of a vectorized family pays a fixed ~0.2 ms of Python and the first touch of its reused
-#: arrays: measured with ``benchmarks/sweep.py --floor --orders``, 2^20 points a block put the
-#: keepalive family 5-15 % nearer its numpy floor than 2^18 on every layout, for ~40 MB of result
-#: and at most ~80 MB of reused arrays (kalab.families.grid.scratch, dropped when the sweep ends).
+#: arrays: measured with ``benchmarks/sweep.py --floor --orders`` (one run each), 2^20 points a block
+#: put the keepalive family 1-25 % nearer its numpy floor than 2^18 on all eleven layouts (10 % the
+#: median), for ~40 MB of result and at most ~80 MB of reused arrays (kalab.families.grid.scratch,
+#: dropped when the sweep ends).
 CHUNK_POINTS = 1 << 20
 #: The fallback collects the simulations' garbage cycles every this many points (about 1 ms per ~0.6 s).
 GC_EVERY_POINTS = 1000

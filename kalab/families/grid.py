@@ -240,9 +240,7 @@ def _moved(v: np.ndarray, perm: list[int], block: tuple[int, ...], name: str) ->
     m = v.transpose(perm)
     if m.flags.c_contiguous or 4 * m.size > math.prod(block):
         return m
-    copy = scratch(name, m.shape, m.dtype)
-    np.copyto(copy, m)
-    return copy
+    return _whole(name, m, m.shape, m.dtype)
 
 
 def select_into(out: np.ndarray, mask, a, b, not_mask=None) -> np.ndarray:
@@ -262,10 +260,10 @@ def select_into(out: np.ndarray, mask, a, b, not_mask=None) -> np.ndarray:
     return out
 
 
-def _whole(name: str, mask, block: tuple[int, ...]) -> np.ndarray:
-    """``mask`` copied out over the whole block, into a :func:`scratch` array."""
-    whole = scratch(name, block)
-    np.copyto(whole, mask)
+def _whole(name: str, x, shape: tuple[int, ...], dtype=bool) -> np.ndarray:
+    """``x`` copied out over the whole of ``shape``, contiguous, into a :func:`scratch` array."""
+    whole = scratch(name, shape, dtype)
+    np.copyto(whole, x)
     return whole
 
 
